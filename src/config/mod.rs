@@ -1,0 +1,216 @@
+//! TOML configuration: schema, `--set` overrides, validation with locations.
+//!
+//! Loading goes in three steps so that every error points at something the user
+//! typed:
+//! 1. the file alone is parsed into the raw schema (syntax errors and unknown
+//!    keys are reported at their line and column in the file);
+//! 2. the `--set KEY=VALUE` overrides are applied to the document (formatting
+//!    preserved) giving the *effective* config text, which is stored in every
+//!    output file; errors are reported against the `--set` argument;
+//! 3. the effective raw config is validated into typed values ([`Config`]);
+//!    an invalid value is reported with its key, its value, the reason, and
+//!    the line/column of the value in the file (or the `--set` that gave it).
+//!
+//! The numerics never see this module: they get [`crate::model::ReducedParams`],
+//! grids and plain numbers.
+
+mod overrides;
+mod schema;
+
+pub use schema::{Config, PhaseSpec, TimeGrid};
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// Where in the input a problem is.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Origin {
+    /// Line and column (1-based) in the config file.
+    File { line: usize, column: usize },
+    /// A `--set` argument.
+    Override(String),
+    /// Nowhere in particular (e.g. a missing section).
+    Whole,
+}
+
+/// A configuration error: which file, where, which key, what is wrong.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConfigError {
+    pub file: PathBuf,
+    pub origin: Origin,
+    /// Dotted key path, e.g. `time.n_save`, when known.
+    pub key: Option<String>,
+    pub message: String,
+    /// The offending source line, for display.
+    pub excerpt: Option<String>,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file.display())?;
+        match &self.origin {
+            Origin::File { line, column } => write!(f, ":{line}:{column}")?,
+            Origin::Override(arg) => write!(f, " (--set {arg})")?,
+            Origin::Whole => {}
+        }
+        write!(f, ": ")?;
+        if let Some(k) = &self.key {
+            write!(f, "`{k}`: ")?;
+        }
+        write!(f, "{}", self.message)?;
+        if let (Some(ex), Origin::File { line, .. }) = (&self.excerpt, &self.origin) {
+            write!(f, "\n    {line} | {ex}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Reads, overrides and validates a config file.
+pub fn load(path: &Path, overrides: &[String]) -> Result<Config, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+        file: path.to_path_buf(),
+        origin: Origin::Whole,
+        key: None,
+        message: format!("cannot read config file: {e}"),
+        excerpt: None,
+    })?;
+    parse(&text, path, overrides)
+}
+
+/// As [`load`], from text already in memory (`file` is used in messages only).
+pub fn parse(text: &str, file: &Path, overrides: &[String]) -> Result<Config, ConfigError> {
+    let src = Source { file, text };
+    // Step 1: the file alone, so that syntax errors and unknown keys point into it.
+    let _: schema::RawConfig = toml::from_str(text).map_err(|e| src.serde_error(&e, None))?;
+    // Step 2: overrides.
+    let (effective, overridden) = overrides::apply(text, overrides).map_err(|(arg, message)| ConfigError {
+        file: file.to_path_buf(),
+        origin: Origin::Override(arg),
+        key: None,
+        message,
+        excerpt: None,
+    })?;
+    let raw: schema::RawConfig = toml::from_str(&effective).map_err(|e| {
+        let last = overrides.last().cloned().unwrap_or_default();
+        src.serde_error(&e, Some(last))
+    })?;
+    // Step 3: validation with locations.
+    let locate = |key: &str| -> Origin {
+        if let Some(arg) = overridden.iter().find(|(k, _)| k == key || key.starts_with(&format!("{k}."))) {
+            return Origin::Override(arg.1.clone());
+        }
+        src.locate(key)
+    };
+    let mut cfg = schema::validate(raw, effective, &|key, message| {
+        let origin = locate(key);
+        ConfigError {
+            file: file.to_path_buf(),
+            excerpt: src.excerpt(&origin),
+            origin,
+            key: Some(key.to_string()),
+            message,
+        }
+    })?;
+    cfg.file = file.to_path_buf();
+    Ok(cfg)
+}
+
+struct Source<'a> {
+    file: &'a Path,
+    text: &'a str,
+}
+
+impl Source<'_> {
+    fn line_col(&self, offset: usize) -> (usize, usize) {
+        let before = &self.text[..offset.min(self.text.len())];
+        let line = before.matches('\n').count() + 1;
+        let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+        (line, column)
+    }
+
+    fn excerpt(&self, origin: &Origin) -> Option<String> {
+        match origin {
+            Origin::File { line, .. } => self.text.lines().nth(line - 1).map(str::to_string),
+            _ => None,
+        }
+    }
+
+    /// The TOML section header (`[reduced]`) in force at a byte offset.
+    fn section_at(&self, offset: usize) -> Option<String> {
+        self.text[..offset.min(self.text.len())]
+            .lines()
+            .rev()
+            .map(str::trim)
+            .find(|l| l.starts_with('[') && !l.starts_with("[["))
+            .map(|l| l.split(']').next().unwrap_or(l).trim_start_matches('[').trim().to_string())
+    }
+
+    fn serde_error(&self, e: &toml::de::Error, from_override: Option<String>) -> ConfigError {
+        let message = e.message().trim().to_string();
+        match (from_override, e.span()) {
+            (Some(arg), _) => ConfigError {
+                file: self.file.to_path_buf(),
+                origin: Origin::Override(arg),
+                key: None,
+                message,
+                excerpt: None,
+            },
+            (None, Some(span)) => {
+                let (line, column) = self.line_col(span.start);
+                let origin = Origin::File { line, column };
+                let message = match self.section_at(span.start) {
+                    Some(s) if message.starts_with("unknown field") => format!("{message} (in section [{s}])"),
+                    _ => message,
+                };
+                ConfigError {
+                    file: self.file.to_path_buf(),
+                    excerpt: self.excerpt(&origin),
+                    origin,
+                    key: None,
+                    message,
+                }
+            }
+            (None, None) => ConfigError {
+                file: self.file.to_path_buf(),
+                origin: Origin::Whole,
+                key: None,
+                message,
+                excerpt: None,
+            },
+        }
+    }
+
+    /// Line/column of the value of a dotted key (`time.n_save`, `phase.alpha.n`)
+    /// in the file, or of the deepest enclosing table that exists.
+    fn locate(&self, key: &str) -> Origin {
+        let Ok(doc) = toml_edit::ImDocument::parse(self.text) else { return Origin::Whole };
+        let mut item = doc.as_item();
+        let mut best = None;
+        for part in key.split('.') {
+            let part = part.split('[').next().unwrap_or(part);
+            match item.get(part) {
+                Some(next) => {
+                    item = next;
+                    if let Some(span) = item.span() {
+                        best = Some(span.start);
+                    } else if let Some(t) = item.as_table() {
+                        best = t.span().map(|s| s.start).or(best);
+                    }
+                }
+                None => break,
+            }
+        }
+        match best {
+            Some(off) => {
+                let (line, column) = self.line_col(off);
+                Origin::File { line, column }
+            }
+            None => Origin::Whole,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,92 @@
+//! `--set KEY=VALUE` overrides applied to the TOML document.
+//!
+//! KEY is a dotted path with optional array indices (`model.kappa[2]`); VALUE is
+//! any TOML value (`0.4`, `[1, 2]`, `{ start = 0, stop = 1, n = 5 }`), and a bare
+//! word that is not valid TOML is taken as a string (`output.path=run.h5`).
+
+use toml_edit::{DocumentMut, Item, Value};
+
+/// Returns the effective TOML text and, for every override, (key, argument).
+pub fn apply(text: &str, overrides: &[String]) -> Result<(String, Vec<(String, String)>), (String, String)> {
+    let mut doc: DocumentMut = text.parse().map_err(|e| (String::new(), format!("config is not valid TOML: {e}")))?;
+    let mut seen = Vec::new();
+    for arg in overrides {
+        let err = |m: String| (arg.clone(), m);
+        let (key, value) =
+            arg.split_once('=').ok_or_else(|| err("expected KEY=VALUE, e.g. --set reduced.delta_r=0.4".into()))?;
+        let key = key.trim();
+        let value = parse_value(value.trim());
+        set_path(doc.as_item_mut(), key, value).map_err(err)?;
+        seen.push((key.split('[').next().unwrap_or(key).to_string(), arg.clone()));
+    }
+    Ok((doc.to_string(), seen))
+}
+
+fn parse_value(s: &str) -> Value {
+    match s.parse::<Value>() {
+        Ok(v) => v,
+        Err(_) => Value::from(s),
+    }
+}
+
+/// One path segment: a key with optional indices, `kappa[2]` → ("kappa", [2]).
+fn split_segment(seg: &str) -> Result<(&str, Vec<usize>), String> {
+    let mut parts = seg.split('[');
+    let name = parts.next().unwrap_or("");
+    if name.is_empty() {
+        return Err(format!("empty key segment in `{seg}`"));
+    }
+    let idx = parts
+        .map(|p| {
+            p.strip_suffix(']')
+                .and_then(|n| n.trim().parse::<usize>().ok())
+                .ok_or_else(|| format!("bad index `[{p}` in `{seg}` (expected e.g. kappa[2])"))
+        })
+        .collect::<Result<_, _>>()?;
+    Ok((name, idx))
+}
+
+/// Sets `path` inside `root`, creating tables on the way; arrays must exist.
+pub fn set_path(root: &mut Item, path: &str, value: Value) -> Result<(), String> {
+    let segs: Vec<&str> = path.split('.').collect();
+    if segs.iter().any(|s| s.trim().is_empty()) {
+        return Err(format!("bad key `{path}`"));
+    }
+    let mut item = root;
+    for (i, seg) in segs.iter().enumerate() {
+        let (name, idx) = split_segment(seg.trim())?;
+        let last = i + 1 == segs.len();
+        let table = item.as_table_like_mut().ok_or_else(|| format!("`{}` is not a table", segs[..i].join(".")))?;
+        if last && idx.is_empty() {
+            let decor_keep = table.get(name).and_then(|it| it.as_value()).map(|v| v.decor().clone());
+            let mut v = value;
+            if let Some(d) = decor_keep {
+                *v.decor_mut() = d;
+            }
+            table.insert(name, Item::Value(v));
+            return Ok(());
+        }
+        if table.get(name).is_none() {
+            if !idx.is_empty() {
+                return Err(format!("`{name}` is not set in the config, so `{seg}` cannot be indexed"));
+            }
+            table.insert(name, Item::Table(toml_edit::Table::new()));
+        }
+        item = table.get_mut(name).ok_or_else(|| format!("cannot reach `{name}`"))?;
+        if let Some(&ix) = idx.first() {
+            if !last || idx.len() > 1 {
+                return Err(format!("only the last key may be indexed (`{path}`)"));
+            }
+            let arr = item.as_array_mut().ok_or_else(|| format!("`{name}` is not an array, cannot index it"))?;
+            let len = arr.len();
+            let decor = arr.get(ix).map(|v| v.decor().clone()).ok_or_else(|| {
+                format!("index {ix} out of range: `{name}` has {len} elements")
+            })?;
+            let mut v = value;
+            *v.decor_mut() = decor;
+            arr.replace(ix, v);
+            return Ok(());
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,12 @@
+//! Physical parameters of the model.
+//!
+//! Rate convention (PHYSICS.md §1): every rate in qbsim is a **Lindblad rate**
+//! (population decay rate); a field amplitude decays at half of it. The paper
+//! quotes amplitude rates, so its κ, Γ are half of ours.
+//!
+//! The reduced (adiabatically eliminated) model is normalised to the coupling
+//! rate g: time is τ = g t, and γ_a, γ_b, δ_ra, δ_rb, E_r are in units of g.
+
+mod reduced;
+
+pub use reduced::{ParamError, Realizability, ReducedParams};

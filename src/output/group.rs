@@ -1,0 +1,302 @@
+//! Typed dataset and attribute writers on an HDF5 group.
+
+use std::borrow::Cow;
+use std::path::Path;
+use std::sync::Arc;
+
+use hdf5::types::VarLenUnicode;
+use hdf5::H5Type;
+use ndarray::{ArrayView, ArrayView2, ArrayView3, Dimension};
+use num_complex::Complex64;
+
+use super::OutputError;
+
+/// A group in an [`OutputFile`](super::OutputFile), with writers whose
+/// on-disk types are fixed to what h5py reads naturally (see module docs).
+///
+/// Datasets are created once: writing a dataset name that already exists is
+/// an error, which catches two code paths writing the same result. Attribute
+/// writers replace an existing attribute, like h5py's `attrs[name] = value`,
+/// so metadata such as a completion status can be updated.
+///
+/// Arrays are taken as `ndarray` views of any memory layout (`&Array2`,
+/// `arr.view()`, transposed views...) and written in logical row-major
+/// order, so numpy sees the same indices as Rust.
+#[derive(Debug, Clone)]
+pub struct Group {
+    inner: hdf5::Group,
+    /// Target path of the output file, for error messages (the HDF5 file
+    /// itself lives under a temporary name).
+    target: Arc<Path>,
+}
+
+impl Group {
+    pub(super) fn new(inner: hdf5::Group, target: Arc<Path>) -> Self {
+        Self { inner, target }
+    }
+
+    /// Absolute path of this group inside the file, e.g. `/sweep`.
+    pub fn path(&self) -> String {
+        self.inner.name()
+    }
+
+    /// The underlying `hdf5` handle, for anything not covered here.
+    pub fn as_hdf5(&self) -> &hdf5::Group {
+        &self.inner
+    }
+
+    fn child_path(&self, name: &str) -> String {
+        join(&self.inner.name(), name)
+    }
+
+    fn hdf5_err(&self, op: String) -> impl FnOnce(hdf5::Error) -> OutputError + '_ {
+        move |e| OutputError::hdf5(&self.target, op, e)
+    }
+
+    /// Creates or opens the subgroup at the relative `path` (components
+    /// separated by `/`, e.g. `"sweep/params"`), creating missing parents.
+    pub fn group(&self, path: &str) -> Result<Group, OutputError> {
+        let mut g = self.inner.clone();
+        for part in path.split('/').filter(|p| !p.is_empty()) {
+            let op = format!("opening group {:?}", join(&g.name(), part));
+            g = if g.link_exists(part) {
+                g.group(part)
+            } else {
+                g.create_group(part)
+            }
+            .map_err(self.hdf5_err(op))?;
+        }
+        Ok(Group::new(g, self.target.clone()))
+    }
+
+    // ---- datasets -------------------------------------------------------
+
+    /// Creates dataset `name` with the given shape and contents (row-major).
+    fn write_raw<T: H5Type>(
+        &self,
+        name: &str,
+        shape: &[usize],
+        chunk: Option<Vec<usize>>,
+        data: &[T],
+    ) -> Result<(), OutputError> {
+        debug_assert_eq!(shape.iter().product::<usize>(), data.len());
+        let op = || format!("writing dataset {:?}", self.child_path(name));
+        // HDF5 reports this as an opaque "unknown library error"; say it.
+        if self.inner.link_exists(name) {
+            return Err(OutputError::Invalid {
+                path: self.target.to_path_buf(),
+                op: op(),
+                reason: "an object of that name already exists".into(),
+            });
+        }
+        let mut builder = self.inner.new_dataset::<T>();
+        if let Some(chunk) = chunk {
+            builder = builder.chunk(chunk);
+        }
+        let ds = builder
+            .shape(shape)
+            .create(name)
+            .map_err(self.hdf5_err(op()))?;
+        // Nothing to transfer for zero-sized datasets.
+        if !data.is_empty() {
+            ds.as_writer()
+                .write_raw(data)
+                .map_err(self.hdf5_err(op()))?;
+        }
+        Ok(())
+    }
+
+    fn write_array<T: H5Type + Clone, D: Dimension>(
+        &self,
+        name: &str,
+        a: ArrayView<'_, T, D>,
+        chunk: Option<Vec<usize>>,
+    ) -> Result<(), OutputError> {
+        self.write_raw(name, a.shape(), chunk, &row_major(&a))
+    }
+
+    /// Chunks of one leading-axis slice each: the 3-D datasets are stacks
+    /// (e.g. a density matrix per time step) that readers slice along axis 0.
+    /// A zero-sized dimension cannot be chunked, so those stay contiguous.
+    fn write_stack<T: H5Type + Clone>(
+        &self,
+        name: &str,
+        a: ArrayView3<'_, T>,
+    ) -> Result<(), OutputError> {
+        let (_, n1, n2) = a.dim();
+        let chunk = (!a.is_empty()).then(|| vec![1, n1, n2]);
+        self.write_array(name, a, chunk)
+    }
+
+    pub fn write_f64(&self, name: &str, data: &[f64]) -> Result<(), OutputError> {
+        self.write_raw(name, &[data.len()], None, data)
+    }
+
+    pub fn write_f64_2d<'a>(
+        &self,
+        name: &str,
+        data: impl Into<ArrayView2<'a, f64>>,
+    ) -> Result<(), OutputError> {
+        self.write_array(name, data.into(), None)
+    }
+
+    /// 3-D float64 dataset, chunked as one `[1, n1, n2]` slab per index of
+    /// the first axis.
+    pub fn write_f64_3d<'a>(
+        &self,
+        name: &str,
+        data: impl Into<ArrayView3<'a, f64>>,
+    ) -> Result<(), OutputError> {
+        self.write_stack(name, data.into())
+    }
+
+    /// Complex dataset, stored as the h5py `{r, i}` compound (complex128).
+    pub fn write_c64(&self, name: &str, data: &[Complex64]) -> Result<(), OutputError> {
+        self.write_raw(name, &[data.len()], None, data)
+    }
+
+    pub fn write_c64_2d<'a>(
+        &self,
+        name: &str,
+        data: impl Into<ArrayView2<'a, Complex64>>,
+    ) -> Result<(), OutputError> {
+        self.write_array(name, data.into(), None)
+    }
+
+    /// 3-D complex dataset, chunked as one `[1, n1, n2]` slab per index of
+    /// the first axis.
+    pub fn write_c64_3d<'a>(
+        &self,
+        name: &str,
+        data: impl Into<ArrayView3<'a, Complex64>>,
+    ) -> Result<(), OutputError> {
+        self.write_stack(name, data.into())
+    }
+
+    pub fn write_u8(&self, name: &str, data: &[u8]) -> Result<(), OutputError> {
+        self.write_raw(name, &[data.len()], None, data)
+    }
+
+    pub fn write_u8_2d<'a>(
+        &self,
+        name: &str,
+        data: impl Into<ArrayView2<'a, u8>>,
+    ) -> Result<(), OutputError> {
+        self.write_array(name, data.into(), None)
+    }
+
+    pub fn write_i64(&self, name: &str, data: &[i64]) -> Result<(), OutputError> {
+        self.write_raw(name, &[data.len()], None, data)
+    }
+
+    /// 1-D dataset of variable-length UTF-8 strings (h5py returns `bytes`
+    /// objects from `ds[...]` and `str` from `ds.asstr()[...]`).
+    pub fn write_strings<S: AsRef<str>>(&self, name: &str, data: &[S]) -> Result<(), OutputError> {
+        let op = || format!("writing dataset {:?}", self.child_path(name));
+        let v = data
+            .iter()
+            .map(|s| self.varlen(s.as_ref(), op))
+            .collect::<Result<Vec<_>, _>>()?;
+        self.write_raw(name, &[v.len()], None, &v)
+    }
+
+    fn varlen(&self, s: &str, op: impl FnOnce() -> String) -> Result<VarLenUnicode, OutputError> {
+        s.parse::<VarLenUnicode>()
+            .map_err(|_| OutputError::Invalid {
+                path: self.target.to_path_buf(),
+                op: op(),
+                reason: format!("string {s:?} contains a NUL character"),
+            })
+    }
+
+    // ---- attributes -----------------------------------------------------
+
+    /// Writes attribute `name` with the given shape (`[]` = scalar),
+    /// replacing an existing one.
+    fn put_attr<T: H5Type>(
+        &self,
+        name: &str,
+        shape: &[usize],
+        data: &[T],
+    ) -> Result<(), OutputError> {
+        let op = || format!("writing attribute {:?} of {:?}", name, self.path());
+        if self
+            .inner
+            .attr_names()
+            .map_err(self.hdf5_err(op()))?
+            .iter()
+            .any(|n| n == name)
+        {
+            self.inner.delete_attr(name).map_err(self.hdf5_err(op()))?;
+        }
+        let attr = self
+            .inner
+            .new_attr::<T>()
+            .shape(shape)
+            .create(name)
+            .map_err(self.hdf5_err(op()))?;
+        if !data.is_empty() {
+            attr.as_writer()
+                .write_raw(data)
+                .map_err(self.hdf5_err(op()))?;
+        }
+        Ok(())
+    }
+
+    pub fn attr_f64(&self, name: &str, value: f64) -> Result<(), OutputError> {
+        self.put_attr(name, &[], &[value])
+    }
+
+    /// Complex scalar attribute (h5py: `numpy.complex128`).
+    pub fn attr_c64(&self, name: &str, value: Complex64) -> Result<(), OutputError> {
+        self.put_attr(name, &[], &[value])
+    }
+
+    pub fn attr_i64(&self, name: &str, value: i64) -> Result<(), OutputError> {
+        self.put_attr(name, &[], &[value])
+    }
+
+    pub fn attr_u8(&self, name: &str, value: u8) -> Result<(), OutputError> {
+        self.put_attr(name, &[], &[value])
+    }
+
+    /// Booleans are stored as `uint8` 0/1: HDF5 has no boolean type, and
+    /// h5py's enum-based bool is awkward to read from other tools.
+    pub fn attr_bool(&self, name: &str, value: bool) -> Result<(), OutputError> {
+        self.attr_u8(name, u8::from(value))
+    }
+
+    /// Variable-length UTF-8 string scalar, read by h5py as a Python `str`.
+    pub fn attr_str(&self, name: &str, value: &str) -> Result<(), OutputError> {
+        let v = self.varlen(value, || {
+            format!("writing attribute {:?} of {:?}", name, self.path())
+        })?;
+        self.put_attr(name, &[], &[v])
+    }
+
+    pub fn attr_f64_slice(&self, name: &str, values: &[f64]) -> Result<(), OutputError> {
+        self.put_attr(name, &[values.len()], values)
+    }
+
+    pub fn attr_i64_slice(&self, name: &str, values: &[i64]) -> Result<(), OutputError> {
+        self.put_attr(name, &[values.len()], values)
+    }
+}
+
+fn join(base: &str, name: &str) -> String {
+    if base.ends_with('/') {
+        format!("{base}{name}")
+    } else {
+        format!("{base}/{name}")
+    }
+}
+
+/// The elements of `a` in logical row-major order, borrowed when the memory
+/// already is. Also bridges ndarray versions: `hdf5` links its own `ndarray`,
+/// so we hand it plain slices rather than our array types.
+fn row_major<'a, T: Clone, D: Dimension>(a: &'a ArrayView<'_, T, D>) -> Cow<'a, [T]> {
+    match a.as_slice() {
+        Some(s) => Cow::Borrowed(s),
+        None => Cow::Owned(a.iter().cloned().collect()),
+    }
+}

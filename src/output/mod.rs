@@ -1,0 +1,276 @@
+//! Typed HDF5 output layer.
+//!
+//! Results are written to a temporary file beside the requested target and
+//! renamed onto it only in [`OutputFile::finish`]. A run that fails or panics
+//! half-way therefore never leaves a truncated file at the output path and
+//! never clobbers a previous result; the temporary file is removed on drop.
+//!
+//! Datasets and attributes go through [`Group`], whose writers fix the
+//! on-disk types to what h5py/numpy read naturally: complex numbers as the
+//! `{r, i}` float64 compound (numpy `complex128`), strings as variable-length
+//! UTF-8 (Python `str`), booleans as `uint8` 0/1.
+
+mod group;
+mod time;
+
+pub use group::Group;
+pub use time::{iso8601_from_unix, iso8601_now_utc};
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+/// Errors of the output layer. Every message names the target file, what was
+/// being done and why it failed, so it can be shown to the user as is.
+#[derive(Debug, thiserror::Error)]
+pub enum OutputError {
+    /// The target path is unusable (missing directory, is a directory, ...).
+    #[error("cannot write output file {path:?}: {reason}")]
+    Target { path: PathBuf, reason: String },
+    /// A filesystem operation on the target or its temporary file failed.
+    #[error("cannot write output file {path:?}: {op}: {source}")]
+    Io {
+        path: PathBuf,
+        op: String,
+        #[source]
+        source: io::Error,
+    },
+    /// The HDF5 library rejected an operation.
+    #[error("cannot write output file {path:?}: {op}: {source}")]
+    Hdf5 {
+        path: PathBuf,
+        op: String,
+        #[source]
+        source: hdf5::Error,
+    },
+    /// Data that cannot be represented in the file (e.g. a NUL in a string).
+    #[error("cannot write output file {path:?}: {op}: {reason}")]
+    Invalid {
+        path: PathBuf,
+        op: String,
+        reason: String,
+    },
+}
+
+impl OutputError {
+    fn target(path: &Path, reason: impl Into<String>) -> Self {
+        Self::Target {
+            path: path.to_path_buf(),
+            reason: reason.into(),
+        }
+    }
+    fn io(path: &Path, op: impl Into<String>, source: io::Error) -> Self {
+        Self::Io {
+            path: path.to_path_buf(),
+            op: op.into(),
+            source,
+        }
+    }
+    fn hdf5(path: &Path, op: impl Into<String>, source: hdf5::Error) -> Self {
+        Self::Hdf5 {
+            path: path.to_path_buf(),
+            op: op.into(),
+            source,
+        }
+    }
+}
+
+/// Makes temporary names unique within the process; the pid makes them
+/// unique across concurrent runs writing into the same directory.
+static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// `.<filename>.tmp-<pid>-<n>` in the target's directory. Same directory so
+/// the final `rename` stays on one filesystem and is atomic; hidden so a
+/// left-over from a killed process does not look like a result.
+fn temp_path_for(dir: &Path, file_name: &str) -> PathBuf {
+    let n = TMP_COUNTER.fetch_add(1, Ordering::Relaxed);
+    dir.join(format!(".{file_name}.tmp-{}-{n}", std::process::id()))
+}
+
+/// Validates `target` and returns (directory, file name) for temp files.
+fn inspect_target(target: &Path) -> Result<(PathBuf, String), OutputError> {
+    let file_name = match target.file_name() {
+        Some(n) => n
+            .to_str()
+            .ok_or_else(|| OutputError::target(target, "file name is not valid UTF-8"))?,
+        None => return Err(OutputError::target(target, "path does not name a file")),
+    };
+    // HDF5 takes paths as C strings; reject what it could not open later.
+    if target.to_str().is_none() {
+        return Err(OutputError::target(target, "path is not valid UTF-8"));
+    }
+    let dir = match target.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    match fs::metadata(&dir) {
+        Ok(m) if m.is_dir() => {}
+        Ok(_) => {
+            return Err(OutputError::target(
+                target,
+                format!("{dir:?} is not a directory"),
+            ))
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            return Err(OutputError::target(
+                target,
+                format!("directory {dir:?} does not exist"),
+            ))
+        }
+        Err(e) => {
+            return Err(OutputError::io(
+                target,
+                format!("cannot access directory {dir:?}"),
+                e,
+            ))
+        }
+    }
+    if fs::metadata(target).is_ok_and(|m| m.is_dir()) {
+        return Err(OutputError::target(target, "path is a directory"));
+    }
+    Ok((dir, file_name.to_owned()))
+}
+
+/// Checks, before any computation, that `target` can later be written by
+/// [`OutputFile::create`]: its directory exists and accepts new files, and
+/// the target is not a directory. Writability is probed by creating and
+/// removing an empty temporary file, which is the only reliable test
+/// (permission bits lie for root, ACLs, read-only mounts).
+pub fn check_writable(target: &Path) -> Result<(), OutputError> {
+    let (dir, name) = inspect_target(target)?;
+    let probe = temp_path_for(&dir, &name);
+    fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&probe)
+        .map_err(|e| {
+            OutputError::io(
+                target,
+                format!("cannot create files in directory {dir:?}"),
+                e,
+            )
+        })?;
+    // Best effort: a stale empty hidden file is harmless.
+    let _ = fs::remove_file(&probe);
+    Ok(())
+}
+
+/// An HDF5 file being written to a temporary path; see the module docs.
+///
+/// Object handles ([`Group`]) obtained from it do not borrow it, so they can
+/// be stored freely. The file is opened with the "strong" close degree, so
+/// [`finish`](Self::finish) closes any handles still alive; writing through
+/// them afterwards returns an error instead of silently keeping the file open.
+#[derive(Debug)]
+pub struct OutputFile {
+    file: Option<hdf5::File>,
+    /// `/` opened as a group object of its own. Cloning the `File` handle
+    /// instead would share (and keep alive) the file id itself, so `close`
+    /// would not actually close the file while a root `Group` exists.
+    root: Option<Group>,
+    /// Temporary path; `None` once it has been renamed onto the target.
+    tmp: Option<PathBuf>,
+    target: Arc<Path>,
+}
+
+impl OutputFile {
+    /// Checks the target (as [`check_writable`]) and opens a fresh HDF5
+    /// file at a temporary path beside it. The target itself is untouched
+    /// until [`finish`](Self::finish).
+    pub fn create(target: &Path) -> Result<OutputFile, OutputError> {
+        let (dir, name) = inspect_target(target)?;
+        let tmp = temp_path_for(&dir, &name);
+        let existed = tmp.exists(); // never remove a file we did not create
+        let file = hdf5::File::with_options()
+            .with_fapl(|p| p.fclose_degree(hdf5::file::FileCloseDegree::Strong))
+            .create_excl(&tmp)
+            .map_err(|e| {
+                // HDF5 may have created the file before failing.
+                if !existed {
+                    let _ = fs::remove_file(&tmp);
+                }
+                OutputError::hdf5(target, format!("cannot create temporary file {tmp:?}"), e)
+            })?;
+        // Assembled first so that an error below also removes the temp file.
+        let mut out = OutputFile {
+            file: Some(file),
+            root: None,
+            tmp: Some(tmp),
+            target: Arc::from(target),
+        };
+        let root = out.file.as_ref().expect("just opened").group("/");
+        let root = root.map_err(|e| OutputError::hdf5(target, "opening root group", e))?;
+        out.root = Some(Group::new(root, out.target.clone()));
+        Ok(out)
+    }
+
+    /// The final output path.
+    pub fn target(&self) -> &Path {
+        &self.target
+    }
+
+    /// The root group `/`.
+    pub fn root(&self) -> Group {
+        self.root.clone().expect("root group is open until finish")
+    }
+
+    /// Creates or opens the group at `path` (e.g. `"sweep/params"`),
+    /// creating intermediate groups as needed.
+    pub fn group(&self, path: &str) -> Result<Group, OutputError> {
+        self.root().group(path)
+    }
+
+    /// Flushes and closes the HDF5 file, fsyncs it, and atomically renames
+    /// it onto the target, replacing any existing file there. Returns the
+    /// target path. On error the temporary file is removed (by `Drop`).
+    pub fn finish(mut self) -> Result<PathBuf, OutputError> {
+        let target = self.target.clone();
+        let tmp = self
+            .tmp
+            .clone()
+            .expect("temporary path exists until finish");
+        let file = self.file.take().expect("file is open until finish");
+        // Release our handle; the strong close degree takes care of any
+        // clones the caller still holds.
+        self.root = None;
+        file.flush()
+            .map_err(|e| OutputError::hdf5(&target, "flushing HDF5 file", e))?;
+        file.close()
+            .map_err(|e| OutputError::hdf5(&target, "closing HDF5 file", e))?;
+        // Make the data durable before the rename makes it visible, so a
+        // crash cannot leave an empty or partial file under the final name.
+        fs::File::open(&tmp)
+            .and_then(|f| f.sync_all())
+            .map_err(|e| OutputError::io(&target, format!("syncing temporary file {tmp:?}"), e))?;
+        fs::rename(&tmp, &target).map_err(|e| {
+            OutputError::io(
+                &target,
+                format!("renaming temporary file {tmp:?} onto it"),
+                e,
+            )
+        })?;
+        self.tmp = None;
+        // Persist the directory entry too; failure here does not undo the
+        // (already visible) result, so it is not reported.
+        if let Some(dir) = target.parent().filter(|d| !d.as_os_str().is_empty()) {
+            let _ = fs::File::open(dir).and_then(|d| d.sync_all());
+        }
+        Ok(target.to_path_buf())
+    }
+}
+
+impl Drop for OutputFile {
+    fn drop(&mut self) {
+        // Close before unlinking so HDF5 does not write to a removed inode.
+        self.root = None;
+        drop(self.file.take());
+        if let Some(tmp) = self.tmp.take() {
+            let _ = fs::remove_file(tmp);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
