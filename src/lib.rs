@@ -9,3 +9,4 @@ pub mod linalg;
 pub mod model;
 pub mod reduced;
 pub mod output;
+pub mod run;

@@ -1,1 +1,61 @@
-fn main(){}
+//! Thin binary: parse arguments, call the library, print errors nicely.
+
+mod cli;
+
+use clap::Parser;
+use cli::{Cli, Command};
+use qbsim::run::{self, Provenance};
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if let Err(e) = configure_threads(cli.threads) {
+        eprintln!("error: {e}");
+        return ExitCode::from(2);
+    }
+    let command = std::env::args().collect::<Vec<_>>().join(" ");
+    let prov = Provenance { command };
+    let (common, job): (_, fn(&_, &_, &_) -> _) = match &cli.command {
+        Command::Run(c) => (c, run::run),
+        Command::Phase(c) => (c, run::phase),
+    };
+    let cfg = match qbsim::config::load(&common.config, &common.set) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let out = run::output_path(common.output.as_deref(), &cfg);
+    match job(&cfg, &out, &prov) {
+        Ok(report) => {
+            print!("{}", report.text);
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(match e {
+                run::RunError::Config(_) => 2,
+                _ => 1,
+            })
+        }
+    }
+}
+
+/// One rayon pool for the whole process, sized by --threads, else by Slurm's
+/// allocation, else all cores (no hidden oversubscription on shared nodes).
+fn configure_threads(cli: Option<usize>) -> Result<(), String> {
+    let from_slurm = || std::env::var("SLURM_CPUS_PER_TASK").ok().and_then(|v| v.trim().parse::<usize>().ok());
+    let n = match cli {
+        Some(0) => return Err("--threads must be at least 1".into()),
+        Some(n) => Some(n),
+        None => from_slurm().filter(|&n| n > 0),
+    };
+    if let Some(n) = n {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(n)
+            .build_global()
+            .map_err(|e| format!("cannot start {n} threads: {e}"))?;
+    }
+    Ok(())
+}

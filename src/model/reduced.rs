@@ -31,7 +31,8 @@ pub struct ReducedParams {
 impl ReducedParams {
     /// The paper's symmetric detuning δ_ra = −δ_rb = δ_r.
     pub fn symmetric(gamma_a: f64, gamma_b: f64, delta_r: f64, drive_r: f64) -> Self {
-        Self { gamma_a, gamma_b, delta_ra: delta_r, delta_rb: -delta_r, drive_r }
+        // 0.0 − δ rather than −δ so that δ_r = 0 gives +0, not −0, in reports.
+        Self { gamma_a, gamma_b, delta_ra: delta_r, delta_rb: 0.0 - delta_r, drive_r }
     }
 
     /// The paper's point (α, γ_b, δ_r) with α = (γ_a − γ_b)/2.

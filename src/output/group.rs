@@ -128,6 +128,15 @@ impl Group {
         self.write_array(name, a, chunk)
     }
 
+    /// Any-rank dataset of any stored element type (e.g. `i8` phase codes).
+    pub fn write_nd<T: H5Type + Clone, D: Dimension>(
+        &self,
+        name: &str,
+        data: ArrayView<'_, T, D>,
+    ) -> Result<(), OutputError> {
+        self.write_array(name, data, None)
+    }
+
     pub fn write_f64(&self, name: &str, data: &[f64]) -> Result<(), OutputError> {
         self.write_raw(name, &[data.len()], None, data)
     }

@@ -1,0 +1,131 @@
+//! End-to-end: the `qbsim` binary on real configs, its HDF5 output read by
+//! h5py, and bad input refused before anything is written.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn scratch(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("qbsim-cli-{}-{name}", std::process::id()));
+    let _ = fs::remove_dir_all(&d);
+    fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn qbsim(args: &[&str], cwd: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_qbsim")).args(args).current_dir(cwd).output().unwrap()
+}
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Runs scripts/check_output.py (h5py) on a file; h5py is installed by scripts/test.sh.
+fn h5py_check(file: &Path, groups: &[&str]) {
+    let out = Command::new("python3")
+        .arg(repo().join("scripts/check_output.py"))
+        .arg(file)
+        .args(groups)
+        .output()
+        .expect("python3 is needed for the h5py check (scripts/test.sh installs h5py)");
+    assert!(
+        out.status.success(),
+        "h5py check failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+const GOOD: &str = "[reduced]\ngamma_a = 1.5\ngamma_b = 0.5\ndelta_r = 0.2\n\n[time]\nt_end = 10.0\nn_save = 101\n";
+
+#[test]
+fn run_output_opens_in_h5py_with_every_documented_path() {
+    let d = scratch("run");
+    let cfg = repo().join("configs/paper/fig3a.toml");
+    let out = qbsim(&["run", cfg.to_str().unwrap(), "-o", "fig3a.h5"], &d);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("broken") && stdout.contains("not realizable") && stdout.contains("wrote"), "{stdout}");
+    h5py_check(&d.join("fig3a.h5"), &["/", "/reduced", "/phase", "/phase/markers", "+markers"]);
+    // No temporary file is left beside the output.
+    let left: Vec<_> = fs::read_dir(&d).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(left.len(), 1, "{left:?}");
+}
+
+#[test]
+fn phase_output_has_critical_times() {
+    let d = scratch("phase");
+    let cfg = repo().join("configs/paper/fig6.toml");
+    let out = qbsim(&["phase", cfg.to_str().unwrap(), "-o", "fig6.h5"], &d);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Eq.33"));
+    h5py_check(&d.join("fig6.h5"), &["/", "/phase", "+e_max"]);
+}
+
+#[test]
+fn set_override_changes_the_run_and_is_recorded() {
+    let d = scratch("set");
+    fs::write(d.join("c.toml"), GOOD).unwrap();
+    let out = qbsim(&["run", "c.toml", "--set", "reduced.delta_r=1.0", "--set", "reduced.gamma_a=0.5"], &d);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("exceptional_point"));
+    // Default output name: <config stem>.h5.
+    assert!(d.join("c.h5").exists());
+}
+
+#[test]
+fn bad_input_is_refused_with_one_clear_message_and_nothing_written() {
+    let d = scratch("bad");
+    fs::write(d.join("keep.h5"), b"precious").unwrap();
+    fs::create_dir(d.join("subdir")).unwrap();
+    let cases: Vec<(String, Vec<&str>, &str)> = vec![
+        (GOOD.replace("gamma_a", "gama_a"), vec![], "gama_a"),
+        (GOOD.replace("[reduced]\ngamma_a = 1.5\ngamma_b = 0.5\ndelta_r = 0.2\n", ""), vec![], "missing section [reduced]"),
+        (GOOD.replace("n_save = 101", "n_save = 1"), vec![], "time.n_save"),
+        (GOOD.replace("t_end = 10.0", "t_end = 0"), vec![], "time.t_end"),
+        (GOOD.replace("t_end = 10.0", "t_end = -2.5"), vec![], "time.t_end"),
+        (GOOD.replace("gamma_b = 0.5", "gamma_b = nan"), vec![], "reduced.gamma_b"),
+        (GOOD.replace("delta_r = 0.2", "delta_r = inf"), vec![], "reduced.delta_r"),
+        (GOOD.to_string(), vec!["--set", "time.n_save=0"], "time.n_save"),
+        (GOOD.to_string(), vec!["-o", "/nonexistent-dir/x.h5"], "/nonexistent-dir"),
+        (GOOD.to_string(), vec!["-o", "subdir"], "subdir"),
+    ];
+    for (k, (text, extra, needle)) in cases.iter().enumerate() {
+        let cfg = format!("bad{k}.toml");
+        fs::write(d.join(&cfg), text).unwrap();
+        let mut args = vec!["run", cfg.as_str()];
+        if !extra.contains(&"-o") {
+            args.extend(["-o", "keep.h5"]);
+        }
+        args.extend(extra.iter());
+        let out = qbsim(&args, &d);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "case {k} succeeded");
+        assert!(err.contains(needle), "case {k}: {err}");
+        assert_eq!(err.trim().lines().filter(|l| l.starts_with("error:")).count(), 1, "case {k}: {err}");
+        assert_eq!(fs::read(d.join("keep.h5")).unwrap(), b"precious", "case {k} clobbered the output");
+    }
+    // Only the configs and the untouched file: no output, no temporaries.
+    for e in fs::read_dir(&d).unwrap() {
+        let name = e.unwrap().file_name().into_string().unwrap();
+        assert!(name.ends_with(".toml") || name == "keep.h5" || name == "subdir", "left behind: {name}");
+    }
+}
+
+#[test]
+fn missing_config_file_is_named() {
+    let d = scratch("missing");
+    let out = qbsim(&["run", "nope.toml"], &d);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("nope.toml"));
+}
+
+#[test]
+fn every_paper_preset_runs() {
+    let d = scratch("presets");
+    for e in fs::read_dir(repo().join("configs/paper")).unwrap() {
+        let p = e.unwrap().path();
+        let out = qbsim(&["phase", p.to_str().unwrap(), "-o", "x.h5"], &d);
+        assert!(out.status.success(), "{}: {}", p.display(), String::from_utf8_lossy(&out.stderr));
+    }
+}
