@@ -6,7 +6,11 @@
 
 pub mod config;
 pub mod linalg;
+pub mod liouvillian;
 pub mod model;
 pub mod reduced;
 pub mod output;
 pub mod run;
+pub mod space;
+pub mod integrate;
+pub mod observables;

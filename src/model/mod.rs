@@ -7,6 +7,8 @@
 //! The reduced (adiabatically eliminated) model is normalised to the coupling
 //! rate g: time is τ = g t, and γ_a, γ_b, δ_ra, δ_rb, E_r are in units of g.
 
+mod micro;
 mod reduced;
 
+pub use micro::{Jump, LindbladTerms, MicroParams, MAX_DIM};
 pub use reduced::{ParamError, Realizability, ReducedParams};

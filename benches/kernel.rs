@@ -1,0 +1,85 @@
+//! Liouvillian application speed, one benchmark per size, and a memory-bandwidth
+//! probe (triad a = b + s·c over arrays far larger than cache) so the kernel can
+//! be stated as a multiple of its bandwidth bound 32·d² bytes / bandwidth.
+//! Run: `cargo bench --bench kernel`.
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use num_complex::Complex64 as C64;
+use qbsim::liouvillian::kernel::Kernel;
+use qbsim::liouvillian::superop::SuperOperator;
+use qbsim::liouvillian::{Generator, Liouvillian};
+use qbsim::model::MicroParams;
+use rayon::prelude::*;
+use std::hint::black_box;
+
+/// The acceptance parameters of scripts/bench_peers.py.
+pub fn bench_params(cutoffs: [usize; 3]) -> MicroParams {
+    MicroParams {
+        cutoffs,
+        delta: [0.3; 3],
+        drive: 0.15,
+        kappa: [0.1, 0.1, 2.0],
+        gamma: 1.0,
+        p_a: C64::new(1.0, 0.0),
+        p_b: C64::new(1.0, 0.0),
+        p_ca: C64::new(1.0, 0.0),
+        p_cb: C64::new(1.0, 0.0),
+        n_th: [0.0; 3],
+        n_th_shared: [0.0; 2],
+    }
+}
+
+fn state(d: usize) -> Vec<C64> {
+    (0..d * d).map(|k| C64::new(((k % 97) as f64).sin(), ((k % 89) as f64).cos())).collect()
+}
+
+fn kernel_apply(c: &mut Criterion) {
+    let mut g = c.benchmark_group("kernel_apply");
+    for cutoffs in [[6, 6, 4], [8, 8, 4], [10, 10, 4], [12, 12, 6], [20, 20, 6]] {
+        let p = bench_params(cutoffs);
+        let d = p.space().dim();
+        let k = Kernel::new(Generator::new(&p.lindblad_terms()));
+        let rho = state(d);
+        let mut out = vec![C64::new(0.0, 0.0); d * d];
+        g.throughput(Throughput::Bytes((32 * d * d) as u64));
+        g.bench_with_input(BenchmarkId::from_parameter(d), &d, |b, _| b.iter(|| k.apply(black_box(&rho), &mut out)));
+    }
+    g.finish();
+}
+
+fn superop_apply(c: &mut Criterion) {
+    let mut g = c.benchmark_group("superop_apply");
+    for cutoffs in [[6, 6, 4], [12, 12, 6]] {
+        let p = bench_params(cutoffs);
+        let d = p.space().dim();
+        let s = SuperOperator::new(&Generator::new(&p.lindblad_terms())).expect("fits");
+        let rho = state(d);
+        let mut out = vec![C64::new(0.0, 0.0); d * d];
+        g.sample_size(10);
+        g.bench_with_input(BenchmarkId::from_parameter(d), &d, |b, _| b.iter(|| s.apply(black_box(&rho), &mut out)));
+    }
+    g.finish();
+}
+
+/// STREAM-like triad over 3 × 64 MB: bytes moved = 24 per element (2 reads, 1 write).
+fn bandwidth_triad(c: &mut Criterion) {
+    let n = 8 << 20;
+    let b = vec![1.0f64; n];
+    let cc = vec![2.0f64; n];
+    let mut a = vec![0.0f64; n];
+    let mut g = c.benchmark_group("bandwidth");
+    g.throughput(Throughput::Bytes((24 * n) as u64));
+    g.sample_size(20);
+    g.bench_function("triad_192MB", |bch| {
+        bch.iter(|| {
+            a.par_chunks_mut(1 << 16)
+                .zip(b.par_chunks(1 << 16).zip(cc.par_chunks(1 << 16)))
+                .for_each(|(x, (y, z))| x.iter_mut().zip(y).zip(z).for_each(|((x, y), z)| *x = y + 3.0 * z));
+            black_box(&a);
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, kernel_apply, superop_apply, bandwidth_triad);
+criterion_main!(benches);

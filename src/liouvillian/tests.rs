@@ -1,0 +1,201 @@
+//! Kernel = superoperator = a naive dense Liouvillian built independently from
+//! Kronecker products of single-mode matrices (no shift-operator code).
+
+use super::kernel::Kernel;
+use super::superop::SuperOperator;
+use super::*;
+use crate::model::MicroParams;
+
+type C = C64;
+
+/// xorshift64*: deterministic test randomness without a dependency.
+pub(crate) struct Rng(u64);
+impl Rng {
+    pub(crate) fn new(seed: u64) -> Self {
+        Rng(seed.wrapping_mul(0x9E3779B97F4A7C15) | 1)
+    }
+    pub(crate) fn uniform(&mut self) -> f64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        (self.0.wrapping_mul(0x2545F4914F6CDD1D) >> 11) as f64 / (1u64 << 53) as f64
+    }
+    pub(crate) fn range(&mut self, lo: f64, hi: f64) -> f64 {
+        lo + (hi - lo) * self.uniform()
+    }
+    pub(crate) fn complex(&mut self) -> C {
+        C::new(self.range(-1.0, 1.0), self.range(-1.0, 1.0))
+    }
+}
+
+fn dense_mul(a: &[C], b: &[C], d: usize) -> Vec<C> {
+    let mut c = vec![C::new(0.0, 0.0); d * d];
+    for i in 0..d {
+        for k in 0..d {
+            let aik = a[i * d + k];
+            if aik != C::new(0.0, 0.0) {
+                for j in 0..d {
+                    c[i * d + j] += aik * b[k * d + j];
+                }
+            }
+        }
+    }
+    c
+}
+
+fn dagger(a: &[C], d: usize) -> Vec<C> {
+    let mut t = vec![C::new(0.0, 0.0); d * d];
+    for i in 0..d {
+        for j in 0..d {
+            t[j * d + i] = a[i * d + j].conj();
+        }
+    }
+    t
+}
+
+/// Single-mode annihilation operator embedded by Kronecker products.
+fn dense_lower(dims: [usize; 3], mode: usize) -> Vec<C> {
+    let d: usize = dims.iter().product();
+    let mut m = vec![C::new(0.0, 0.0); d * d];
+    for na in 0..dims[0] {
+        for nb in 0..dims[1] {
+            for nc in 0..dims[2] {
+                let n = [na, nb, nc];
+                if n[mode] == 0 {
+                    continue;
+                }
+                let mut lowered = n;
+                lowered[mode] -= 1;
+                let idx = |v: [usize; 3]| (v[0] * dims[1] + v[1]) * dims[2] + v[2];
+                m[idx(lowered) * d + idx(n)] = C::new((n[mode] as f64).sqrt(), 0.0);
+            }
+        }
+    }
+    m
+}
+
+/// 𝓛ρ = −i[H, ρ] + Σ r (LρL† − ½{L†L, ρ}) with plain dense algebra.
+pub(crate) fn dense_reference(p: &MicroParams, rho: &[C]) -> Vec<C> {
+    let dims = p.cutoffs;
+    let d: usize = dims.iter().product();
+    let ops: Vec<Vec<C>> = (0..3).map(|m| dense_lower(dims, m)).collect();
+    let add = |x: &[C], y: &[C], s: C| x.iter().zip(y).map(|(a, b)| a + s * b).collect::<Vec<C>>();
+    let zero = vec![C::new(0.0, 0.0); d * d];
+    let mut h = zero.clone();
+    for m in 0..3 {
+        h = add(&h, &dense_mul(&dagger(&ops[m], d), &ops[m], d), C::new(p.delta[m], 0.0));
+    }
+    h = add(&h, &ops[0], C::new(p.drive, 0.0));
+    h = add(&h, &dagger(&ops[0], d), C::new(p.drive, 0.0));
+    let z_a = add(&add(&zero, &ops[0], p.p_a), &ops[2], p.p_ca);
+    let z_b = add(&add(&zero, &ops[1], p.p_b), &ops[2], p.p_cb);
+    let mut jumps: Vec<(f64, Vec<C>)> = Vec::new();
+    let baths = [
+        (p.kappa[0], p.n_th[0], ops[0].clone()),
+        (p.kappa[1], p.n_th[1], ops[1].clone()),
+        (p.kappa[2], p.n_th[2], ops[2].clone()),
+        (p.gamma, p.n_th_shared[0], z_a),
+        (p.gamma, p.n_th_shared[1], z_b),
+    ];
+    for (rate, n, l) in baths {
+        jumps.push((rate * (1.0 + n), l.clone()));
+        jumps.push((rate * n, dagger(&l, d)));
+    }
+    let i = C::new(0.0, 1.0);
+    let mut out = add(&dense_mul(&h, rho, d), &dense_mul(rho, &h, d), C::new(-1.0, 0.0));
+    out.iter_mut().for_each(|x| *x *= -i);
+    for (rate, l) in jumps {
+        let ld = dagger(&l, d);
+        let ldl = dense_mul(&ld, &l, d);
+        let sandwich = dense_mul(&dense_mul(&l, rho, d), &ld, d);
+        let anti = add(&dense_mul(&ldl, rho, d), &dense_mul(rho, &ldl, d), C::new(1.0, 0.0));
+        out = add(&out, &add(&sandwich, &anti, C::new(-0.5, 0.0)), C::new(rate, 0.0));
+    }
+    out
+}
+
+pub(crate) fn random_params(rng: &mut Rng, cutoffs: [usize; 3]) -> MicroParams {
+    MicroParams {
+        cutoffs,
+        delta: [rng.range(-1.0, 1.0), rng.range(-1.0, 1.0), rng.range(-1.0, 1.0)],
+        drive: rng.range(-0.5, 0.5),
+        kappa: [rng.range(0.0, 1.0), rng.range(0.0, 1.0), rng.range(0.0, 3.0)],
+        gamma: rng.range(0.0, 2.0),
+        p_a: rng.complex(),
+        p_b: rng.complex(),
+        p_ca: rng.complex(),
+        p_cb: rng.complex(),
+        n_th: [rng.range(0.0, 0.5), rng.range(0.0, 0.5), rng.range(0.0, 0.5)],
+        n_th_shared: [rng.range(0.0, 0.5), rng.range(0.0, 0.5)],
+    }
+}
+
+/// A random Hermitian matrix (not necessarily positive: 𝓛 is linear).
+pub(crate) fn random_hermitian(rng: &mut Rng, d: usize) -> Vec<C> {
+    let mut m = vec![C::new(0.0, 0.0); d * d];
+    for i in 0..d {
+        m[i * d + i] = C::new(rng.range(-1.0, 1.0), 0.0);
+        for j in i + 1..d {
+            let z = rng.complex();
+            m[i * d + j] = z;
+            m[j * d + i] = z.conj();
+        }
+    }
+    m
+}
+
+fn max_diff(x: &[C], y: &[C]) -> f64 {
+    x.iter().zip(y).map(|(a, b)| (a - b).norm()).fold(0.0, f64::max)
+}
+
+#[test]
+fn kernel_matches_superoperator_and_dense_reference() {
+    let mut rng = Rng::new(7);
+    for cutoffs in [[3, 4, 5], [4, 3, 2], [2, 5, 3], [1, 6, 4], [5, 2, 6]] {
+        for _ in 0..3 {
+            let p = random_params(&mut rng, cutoffs);
+            let d = p.space().dim();
+            let rho = random_hermitian(&mut rng, d);
+            let gen = Generator::new(&p.lindblad_terms());
+            let kernel = Kernel::new(gen.clone());
+            let sup = SuperOperator::new(&gen).unwrap();
+            let mut lk = vec![C::new(0.0, 0.0); d * d];
+            let mut ls = lk.clone();
+            kernel.apply(&rho, &mut lk);
+            sup.apply(&rho, &mut ls);
+            let want = dense_reference(&p, &rho);
+            let scale = want.iter().map(|z| z.norm()).fold(1.0, f64::max);
+            // Round-off of a sum of ~20 O(1)·O(1) terms: 1e-12 relative to the largest entry.
+            assert!(max_diff(&lk, &want) <= 1e-12 * scale, "{cutoffs:?}: kernel {}", max_diff(&lk, &want));
+            assert!(max_diff(&ls, &want) <= 1e-12 * scale, "{cutoffs:?}: superop {}", max_diff(&ls, &want));
+        }
+    }
+}
+
+#[test]
+fn generator_preserves_trace_and_hermiticity() {
+    let mut rng = Rng::new(11);
+    let p = random_params(&mut rng, [4, 4, 3]);
+    let d = p.space().dim();
+    let rho = random_hermitian(&mut rng, d);
+    let mut out = vec![C::new(0.0, 0.0); d * d];
+    Kernel::new(Generator::new(&p.lindblad_terms())).apply(&rho, &mut out);
+    let tr: C = (0..d).map(|i| out[i * d + i]).sum();
+    assert!(tr.norm() < 1e-12, "Tr 𝓛ρ = {tr}");
+    for i in 0..d {
+        for j in 0..d {
+            assert!((out[i * d + j] - out[j * d + i].conj()).norm() < 1e-12);
+        }
+    }
+}
+
+#[test]
+fn local_and_shared_dissipators_merge_into_few_passes() {
+    // Zero temperature: K has 7 shifts (13 left/right pieces, the diagonal shared),
+    // L ρ L† has 7 offset pairs (aa, bb, cc, ac, ca, bc, cb): 20 passes in all.
+    let mut rng = Rng::new(3);
+    let mut p = random_params(&mut rng, [4, 4, 3]);
+    p.n_th = [0.0; 3];
+    p.n_th_shared = [0.0; 2];
+    assert_eq!(Kernel::new(Generator::new(&p.lindblad_terms())).passes(), 20);
+}
