@@ -8,6 +8,7 @@ Examples:
   qbsim run configs/paper/fig3a.toml -o fig3a.h5
   qbsim run configs/paper/fig3a.toml --set reduced.delta_r=0.4 --set time.t_end=40
   qbsim phase configs/paper/fig6.toml -o fig6.h5
+  qbsim run configs/master/bench.toml --set 'model.cutoffs=[8,8,4]'
 
 Rates are Lindblad rates; reduced-model quantities are in units of the coupling g
 (time tau = g t). Output is HDF5 (see docs/output.md); read it with h5py.";
@@ -18,14 +19,19 @@ pub struct Cli {
     /// Worker threads for parallel work (default: SLURM_CPUS_PER_TASK, else all cores).
     #[arg(long, global = true, value_name = "N")]
     pub threads: Option<usize>,
+    /// No progress bar on stderr.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
     #[command(subcommand)]
     pub command: Command,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run the configured model: the reduced model's time trace (and the phase
-    /// diagram if the config has a [phase] section).
+    /// Run the configured model: the reduced model's time trace ([reduced]),
+    /// the three-mode master equation ([model]), and the phase diagram if the
+    /// config has a [phase] section. Ctrl-C stops at the next save time and
+    /// keeps the saves done so far.
     #[command(after_help = EXAMPLES)]
     Run(Common),
     /// Phase diagram over (delta_r, alpha), exceptional points, critical times.

@@ -7,9 +7,12 @@
 pub mod config;
 pub mod linalg;
 pub mod liouvillian;
+pub mod master;
 pub mod model;
+pub mod moments;
 pub mod reduced;
 pub mod output;
+pub mod progress;
 pub mod run;
 pub mod space;
 pub mod integrate;

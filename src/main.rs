@@ -14,7 +14,16 @@ fn main() -> ExitCode {
         return ExitCode::from(2);
     }
     let command = std::env::args().collect::<Vec<_>>().join(" ");
-    let prov = Provenance { command };
+    let prov = Provenance { command, quiet: cli.quiet, ..Default::default() };
+    // Ctrl-C: the first stops the run at its next save time and keeps the
+    // results so far; a second one exits at once.
+    let stop = prov.stop.clone();
+    let _ = ctrlc::set_handler(move || {
+        if stop.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            std::process::exit(130);
+        }
+        eprintln!("\ninterrupt: stopping at the next save time (Ctrl-C again to abort)");
+    });
     let (common, job): (_, fn(&_, &_, &_) -> _) = match &cli.command {
         Command::Run(c) => (c, run::run),
         Command::Phase(c) => (c, run::phase),
@@ -30,7 +39,11 @@ fn main() -> ExitCode {
     match job(&cfg, &out, &prov) {
         Ok(report) => {
             print!("{}", report.text);
-            ExitCode::SUCCESS
+            if report.interrupted {
+                ExitCode::from(130)
+            } else {
+                ExitCode::SUCCESS
+            }
         }
         Err(e) => {
             eprintln!("error: {e}");

@@ -3,13 +3,16 @@
 //! this is the glue between [`crate::config`], the engines and [`crate::output`].
 
 use crate::config::{Config, ConfigError, PhaseSpec, TimeGrid};
-use crate::model::ReducedParams;
+use crate::master::{self, MasterError, MasterOptions, MasterResult};
+use crate::model::{MicroParams, ReducedParams};
 use crate::output::{self, Group, OutputError, OutputFile};
 use crate::reduced::phase_diagram::PhaseDiagram;
 use crate::reduced::{Phase, ReducedModel, Trajectory};
 use num_complex::Complex64 as C64;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
 
 /// Errors of a run, each already carrying its context.
 #[derive(Debug, thiserror::Error)]
@@ -18,13 +21,19 @@ pub enum RunError {
     Config(#[from] ConfigError),
     #[error("{0}")]
     Output(#[from] OutputError),
+    #[error("{0}")]
+    Master(#[from] MasterError),
 }
 
-/// Provenance written to the root of every output file.
-#[derive(Debug, Clone)]
+/// How a run is invoked: provenance and interaction.
+#[derive(Debug, Clone, Default)]
 pub struct Provenance {
-    /// The command line as typed.
+    /// The command line as typed (written to the output file).
     pub command: String,
+    /// No progress bar.
+    pub quiet: bool,
+    /// Set (e.g. by Ctrl-C) to stop at the next save time and keep what is done.
+    pub stop: Arc<AtomicBool>,
 }
 
 /// What a run did, for the terminal.
@@ -32,6 +41,8 @@ pub struct Provenance {
 pub struct Report {
     pub text: String,
     pub output: PathBuf,
+    /// The run was stopped early; the file holds the saves done so far.
+    pub interrupted: bool,
 }
 
 /// The output path: `-o` first, then `[output] path`, then `<config stem>.h5`.
@@ -49,26 +60,121 @@ pub fn output_path(cli: Option<&Path>, cfg: &Config) -> PathBuf {
 /// `qbsim run`: the reduced model on `[reduced]` + `[time]`; a `[phase]`
 /// section, if present, is computed into the same file.
 pub fn run(cfg: &Config, out: &Path, prov: &Provenance) -> Result<Report, RunError> {
-    let params = cfg.require_reduced("`qbsim run` integrates the reduced model given there")?;
+    if cfg.model.is_none() {
+        cfg.require_reduced("`qbsim run` needs [reduced] (two-mode model) or [model] (three-mode master equation)")?;
+    }
     let time = cfg.require_time("`qbsim run` needs t_end and n_save")?;
     if let Some(ph) = &cfg.phase {
         check_markers(cfg, ph)?;
     }
+    let master_opts = cfg.model.as_ref().map(|p| {
+        let o = master_options(cfg);
+        master::check_resources(p, &o, time.n_save).map(|_| o)
+    });
+    let master_opts = master_opts.transpose()?;
     let file = OutputFile::create(out)?;
     write_provenance(&file.root(), cfg, prov)?;
     let mut text = String::new();
-    let model = ReducedModel::new(params);
-    let traj = model.trajectory(&time.times(), &[C64::new(0.0, 0.0); 2]);
-    write_reduced(&file.group("reduced")?, &model, &traj)?;
-    summarize_reduced(&mut text, &model, &traj);
+    let mut interrupted = false;
+    if let Some(params) = cfg.reduced {
+        let model = ReducedModel::new(params);
+        let traj = model.trajectory(&time.times(), &[C64::new(0.0, 0.0); 2]);
+        write_reduced(&file.group("reduced")?, &model, &traj)?;
+        summarize_reduced(&mut text, &model, &traj);
+    }
+    if let (Some(p), Some(opts)) = (&cfg.model, &master_opts) {
+        let times = time.times();
+        let bar = crate::progress::Bar::new(time.t_end, prov.quiet);
+        let res = master::solve(p, &cfg.initial, &times, opts, &prov.stop, &mut |t| bar.set(t))?;
+        bar.finish();
+        write_master(&file.group("master")?, p, opts, &res)?;
+        summarize_master(&mut text, p, &res);
+        interrupted |= res.interrupted;
+    }
     if let Some(ph) = &cfg.phase {
         let pd = PhaseDiagram::compute(ph.grid.clone());
         write_phase(&file.group("phase")?, &pd, ph, cfg.time)?;
         summarize_phase(&mut text, &pd);
     }
+    file.root().attr_u8("interrupted", u8::from(interrupted))?;
     let output = file.finish()?;
     let _ = writeln!(text, "wrote {}", output.display());
-    Ok(Report { text, output })
+    Ok(Report { text, output, interrupted })
+}
+
+fn master_options(cfg: &Config) -> MasterOptions {
+    MasterOptions {
+        method: cfg.solver.method,
+        rtol: cfg.solver.rtol,
+        atol: cfg.solver.atol,
+        liouvillian: cfg.solver.liouvillian,
+        save_state: cfg.save_state,
+    }
+}
+
+fn write_master(g: &Group, p: &MicroParams, o: &MasterOptions, r: &MasterResult) -> Result<(), OutputError> {
+    g.write_f64("t", &r.t)?;
+    g.write_c64("a", &r.a)?;
+    g.write_c64("b", &r.b)?;
+    g.write_c64("c", &r.c)?;
+    g.write_f64("n_a", &r.n_a)?;
+    g.write_f64("n_b", &r.n_b)?;
+    g.write_f64("n_c", &r.n_c)?;
+    g.write_f64("energy_b", &r.energy_b)?;
+    g.write_f64("power_b", &r.power_b)?;
+    g.write_f64("ergotropy_b", &r.ergotropy_b)?;
+    g.write_f64("entropy_b", &r.entropy_b)?;
+    g.write_f64("purity_b", &r.purity_b)?;
+    g.write_f64("trace", &r.trace)?;
+    let top = ndarray::Array2::from_shape_fn((r.top_level.len(), 3), |(k, m)| r.top_level[k][m]);
+    g.write_f64_2d("top_level", &top)?;
+    let d = p.space().dim();
+    if let Some(rho) = &r.rho_final {
+        g.write_c64_2d("rho_final", ndarray::ArrayView2::from_shape((d, d), rho).expect("d×d state"))?;
+    }
+    if let Some(all) = &r.rho_all {
+        let n = all.len() / (d * d);
+        g.write_c64_3d("rho", ndarray::ArrayView3::from_shape((n, d, d), all).expect("n×d×d states"))?;
+    }
+    g.attr_i64_slice("cutoffs", &p.cutoffs.map(|n| n as i64))?;
+    g.attr_f64_slice("delta", &p.delta)?;
+    g.attr_f64("drive", p.drive)?;
+    g.attr_f64_slice("kappa", &p.kappa)?;
+    g.attr_f64("gamma", p.gamma)?;
+    g.attr_c64("p_a", p.p_a)?;
+    g.attr_c64("p_b", p.p_b)?;
+    g.attr_c64("p_ca", p.p_ca)?;
+    g.attr_c64("p_cb", p.p_cb)?;
+    g.attr_f64_slice("n_th", &p.n_th)?;
+    g.attr_f64_slice("n_th_shared", &p.n_th_shared)?;
+    g.attr_str("method", o.method.name())?;
+    g.attr_f64("rtol", o.rtol)?;
+    g.attr_f64("atol", o.atol)?;
+    g.attr_str("liouvillian", &r.backend)?;
+    g.attr_i64("steps", r.stats.steps as i64)?;
+    g.attr_i64("rejected_steps", r.stats.rejected as i64)?;
+    g.attr_i64("rhs_evals", r.stats.rhs_evals as i64)?;
+    g.attr_f64("wall_time_s", r.stats.wall_time_s)?;
+    g.attr_str("warnings", &r.warnings.join("\n"))?;
+    g.attr_u8("interrupted", u8::from(r.interrupted))
+}
+
+fn summarize_master(out: &mut String, p: &MicroParams, r: &MasterResult) {
+    let d = p.space().dim();
+    let _ = writeln!(
+        out,
+        "master equation: cutoffs {:?} (d = {d}), {} , {} steps ({} rejected), {} evaluations of L, {:.2} s",
+        p.cutoffs, r.backend, r.stats.steps, r.stats.rejected, r.stats.rhs_evals, r.stats.wall_time_s
+    );
+    if let (Some(&t), Some(&e), Some(&w)) = (r.t.last(), r.energy_b.last(), r.ergotropy_b.last()) {
+        let _ = writeln!(out, "  at t = {t}: E_B = <b^dag b> = {e:.6e}, ergotropy_b = {w:.6e}");
+    }
+    for w in &r.warnings {
+        let _ = writeln!(out, "  warning: {w}");
+    }
+    if r.interrupted {
+        let _ = writeln!(out, "  interrupted after {} of the save times; the file holds those", r.t.len());
+    }
 }
 
 /// `qbsim phase`: the phase diagram, critical-time line and marker traces.
@@ -83,7 +189,7 @@ pub fn phase(cfg: &Config, out: &Path, prov: &Provenance) -> Result<Report, RunE
     summarize_phase(&mut text, &pd);
     let output = file.finish()?;
     let _ = writeln!(text, "wrote {}", output.display());
-    Ok(Report { text, output })
+    Ok(Report { text, output, interrupted: false })
 }
 
 fn check_markers(cfg: &Config, ph: &PhaseSpec) -> Result<(), ConfigError> {

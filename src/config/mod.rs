@@ -17,7 +17,7 @@
 mod overrides;
 mod schema;
 
-pub use schema::{Config, PhaseSpec, TimeGrid};
+pub use schema::{Config, Engine, LiouvillianKind, ModeState, PhaseSpec, SaveState, SolverSpec, TimeGrid};
 
 use std::fmt;
 use std::path::{Path, PathBuf};

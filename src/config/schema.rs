@@ -7,10 +7,20 @@
 //! - `[time]` `t_end` (> 0, config time unit), `n_save` (≥ 2).
 //! - `[phase]` `gamma_b`, `delta_r = {start, stop, n}`, `alpha = {start, stop, n}`,
 //!   `e_max` (units of E_r²), `markers = [[delta_r, alpha], ...]`.
-//! - `[output]` `path`.
+//! - `[model]` `cutoffs = [Na, Nb, Nc]`, `delta = [δa, δb, δc]` (default 0),
+//!   `drive`, `kappa = [κa, κb, κc]`, `gamma`, `p_a`, `p_b`, `p_ca`, `p_cb` (a
+//!   number or `[re, im]`, default 1), `n_th = [na, nb, nc]`, `n_th_shared =
+//!   [n_za, n_zb]` (default 0). Lindblad rates.
+//! - `[initial]` `a`, `b`, `c`: `"vacuum"` (default), `{ coherent = [re, im] }`,
+//!   `{ fock = n }`, `{ thermal = nbar }`.
+//! - `[solver]` `engines`, `method = "dopri5" | "dop853"`, `rtol` (1e-8),
+//!   `atol` (1e-10), `liouvillian = "kernel" | "superoperator"`.
+//! - `[output]` `path`, `save_state = "none" | "final" | "all"`.
 
 use super::ConfigError;
-use crate::model::ReducedParams;
+use crate::integrate::Method;
+use crate::model::{MicroParams, ReducedParams};
+use num_complex::Complex64 as C64;
 use crate::reduced::linspace;
 use crate::reduced::phase_diagram::PhaseGrid;
 use serde::Deserialize;
@@ -20,9 +30,80 @@ use std::path::PathBuf;
 #[serde(deny_unknown_fields)]
 pub(super) struct RawConfig {
     reduced: Option<RawReduced>,
+    model: Option<RawModel>,
+    initial: Option<RawInitial>,
+    solver: Option<RawSolver>,
     time: Option<RawTime>,
     phase: Option<RawPhase>,
     output: Option<RawOutput>,
+}
+
+/// A complex number written as a number or as `[re, im]`.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(untagged)]
+enum RawComplex {
+    Real(f64),
+    Pair([f64; 2]),
+}
+
+impl RawComplex {
+    fn value(self) -> C64 {
+        match self {
+            RawComplex::Real(x) => C64::new(x, 0.0),
+            RawComplex::Pair([re, im]) => C64::new(re, im),
+        }
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawModel {
+    cutoffs: Option<[i64; 3]>,
+    delta: Option<[f64; 3]>,
+    drive: Option<f64>,
+    kappa: Option<[f64; 3]>,
+    gamma: Option<f64>,
+    p_a: Option<RawComplex>,
+    p_b: Option<RawComplex>,
+    p_ca: Option<RawComplex>,
+    p_cb: Option<RawComplex>,
+    n_th: Option<[f64; 3]>,
+    n_th_shared: Option<[f64; 2]>,
+}
+
+/// One mode's initial state: `"vacuum"` or `{ coherent = [re, im] }`,
+/// `{ fock = n }`, `{ thermal = nbar }`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+enum RawModeState {
+    Name(String),
+    Table(RawModeTable),
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawModeTable {
+    coherent: Option<RawComplex>,
+    fock: Option<i64>,
+    thermal: Option<f64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawInitial {
+    a: Option<RawModeState>,
+    b: Option<RawModeState>,
+    c: Option<RawModeState>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSolver {
+    engines: Option<Vec<String>>,
+    method: Option<String>,
+    rtol: Option<f64>,
+    atol: Option<f64>,
+    liouvillian: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -65,6 +146,7 @@ struct RawRange {
 #[serde(deny_unknown_fields)]
 struct RawOutput {
     path: Option<String>,
+    save_state: Option<String>,
 }
 
 /// Largest number of saved times / grid points accepted, so that a typo such as
@@ -93,11 +175,69 @@ pub struct PhaseSpec {
     pub markers: Vec<(f64, f64)>,
 }
 
+/// Initial state of one mode (the three modes start in a product state).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum ModeState {
+    Vacuum,
+    /// Coherent state |α⟩, truncated to the cutoff and renormalised.
+    Coherent(C64),
+    Fock(usize),
+    /// Thermal state with mean occupation n̄, truncated and renormalised.
+    Thermal(f64),
+}
+
+/// Which engines a run uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Engine {
+    Master,
+    Moments,
+    Reduced,
+}
+
+impl Engine {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Engine::Master => "master",
+            Engine::Moments => "moments",
+            Engine::Reduced => "reduced",
+        }
+    }
+}
+
+/// How the master equation applies 𝓛.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LiouvillianKind {
+    Kernel,
+    SuperOperator,
+}
+
+/// Which density matrices to store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SaveState {
+    None,
+    Final,
+    All,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SolverSpec {
+    pub engines: Vec<Engine>,
+    pub method: Method,
+    pub rtol: f64,
+    pub atol: f64,
+    pub liouvillian: LiouvillianKind,
+}
+
 /// A validated configuration.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
     pub file: PathBuf,
     pub reduced: Option<ReducedParams>,
+    pub model: Option<MicroParams>,
+    /// Initial state of (a, b, c); vacuum unless `[initial]` says otherwise.
+    pub initial: [ModeState; 3],
+    pub solver: SolverSpec,
+    pub save_state: SaveState,
     pub time: Option<TimeGrid>,
     pub phase: Option<PhaseSpec>,
     pub output_path: Option<PathBuf>,
@@ -158,12 +298,167 @@ pub(super) fn validate(raw: RawConfig, effective_text: String, err: MkErr) -> Re
     let reduced = raw.reduced.map(|r| validate_reduced(r, err)).transpose()?;
     let time = raw.time.map(|t| validate_time(t, err)).transpose()?;
     let phase = raw.phase.map(|p| validate_phase(p, err)).transpose()?;
-    let output_path = match raw.output.and_then(|o| o.path) {
+    let model = raw.model.map(|m| validate_model(m, err)).transpose()?;
+    let initial = validate_initial(raw.initial.unwrap_or_default(), model.as_ref(), err)?;
+    let solver = validate_solver(raw.solver.unwrap_or_default(), model.is_some(), err)?;
+    if model.is_some() {
+        if let Some(e) = solver.engines.iter().find(|e| **e != Engine::Master) {
+            return Err(err(
+                "solver.engines",
+                format!(
+                    "engine \"{}\" on a [model] config is not available in this version of qbsim (only \"master\" is)",
+                    e.name()
+                ),
+            ));
+        }
+    }
+    let output = raw.output.unwrap_or_default();
+    let output_path = match output.path {
         Some(p) if p.trim().is_empty() => return Err(err("output.path", "empty path".into())),
         Some(p) => Some(PathBuf::from(p)),
         None => None,
     };
-    Ok(Config { file: PathBuf::new(), reduced, time, phase, output_path, effective_text })
+    let save_state = match output.save_state.as_deref() {
+        None | Some("none") => SaveState::None,
+        Some("final") => SaveState::Final,
+        Some("all") => SaveState::All,
+        Some(other) => {
+            return Err(err("output.save_state", format!("\"{other}\" is not one of \"none\", \"final\", \"all\"")))
+        }
+    };
+    Ok(Config {
+        file: PathBuf::new(),
+        reduced,
+        model,
+        initial,
+        solver,
+        save_state,
+        time,
+        phase,
+        output_path,
+        effective_text,
+    })
+}
+
+fn validate_model(m: RawModel, err: MkErr) -> Result<MicroParams, ConfigError> {
+    let cutoffs = required(m.cutoffs, "model.cutoffs", err)?;
+    let mut dims = [0usize; 3];
+    for (k, &n) in cutoffs.iter().enumerate() {
+        if n < 1 {
+            return Err(err(&format!("model.cutoffs[{k}]"), format!("value {n} must be >= 1 (levels 0..N-1)")));
+        }
+        dims[k] = usize::try_from(n).map_err(|_| err("model.cutoffs", format!("value {n} is too large")))?;
+    }
+    let p = MicroParams {
+        cutoffs: dims,
+        delta: m.delta.unwrap_or([0.0; 3]),
+        drive: required(m.drive, "model.drive", err)?,
+        kappa: required(m.kappa, "model.kappa", err)?,
+        gamma: required(m.gamma, "model.gamma", err)?,
+        p_a: m.p_a.map_or(C64::new(1.0, 0.0), RawComplex::value),
+        p_b: m.p_b.map_or(C64::new(1.0, 0.0), RawComplex::value),
+        p_ca: m.p_ca.map_or(C64::new(1.0, 0.0), RawComplex::value),
+        p_cb: m.p_cb.map_or(C64::new(1.0, 0.0), RawComplex::value),
+        n_th: m.n_th.unwrap_or([0.0; 3]),
+        n_th_shared: m.n_th_shared.unwrap_or([0.0; 2]),
+    };
+    p.validate().map_err(|e| {
+        let value = if e.value.is_nan() { String::new() } else { format!("value {} ", e.value) };
+        err(&format!("model.{}", e.name), format!("{value}{}", e.reason).trim().to_string())
+    })?;
+    Ok(p)
+}
+
+fn validate_initial(i: RawInitial, model: Option<&MicroParams>, err: MkErr) -> Result<[ModeState; 3], ConfigError> {
+    let mut out = [ModeState::Vacuum; 3];
+    for (k, (name, raw)) in [("a", i.a), ("b", i.b), ("c", i.c)].into_iter().enumerate() {
+        let key = format!("initial.{name}");
+        let Some(raw) = raw else { continue };
+        out[k] = match raw {
+            RawModeState::Name(s) if s == "vacuum" => ModeState::Vacuum,
+            RawModeState::Name(s) => {
+                return Err(err(&key, format!("\"{s}\": expected \"vacuum\", {{ coherent = [re, im] }}, {{ fock = n }} or {{ thermal = nbar }}")))
+            }
+            RawModeState::Table(t) => match (t.coherent, t.fock, t.thermal) {
+                (Some(z), None, None) => {
+                    let z = z.value();
+                    if !(z.re.is_finite() && z.im.is_finite()) {
+                        return Err(err(&key, "coherent amplitude must be finite".into()));
+                    }
+                    ModeState::Coherent(z)
+                }
+                (None, Some(n), None) => {
+                    let cutoff = model.map_or(usize::MAX, |m| m.cutoffs[k]);
+                    if n < 0 || n as usize >= cutoff {
+                        return Err(err(&key, format!("fock = {n} must be in 0..{} (the cutoff)", cutoff)));
+                    }
+                    ModeState::Fock(n as usize)
+                }
+                (None, None, Some(nbar)) => {
+                    if !nbar.is_finite() || nbar < 0.0 {
+                        return Err(err(&key, format!("thermal = {nbar} must be a finite number >= 0")));
+                    }
+                    ModeState::Thermal(nbar)
+                }
+                _ => return Err(err(&key, "give exactly one of coherent, fock, thermal".into())),
+            },
+        };
+    }
+    Ok(out)
+}
+
+fn validate_solver(s: RawSolver, has_model: bool, err: MkErr) -> Result<SolverSpec, ConfigError> {
+    let engines = match s.engines {
+        None => {
+            if has_model {
+                vec![Engine::Master]
+            } else {
+                vec![Engine::Reduced]
+            }
+        }
+        Some(list) => {
+            if list.is_empty() {
+                return Err(err("solver.engines", "empty list: name at least one engine".into()));
+            }
+            let mut v = Vec::new();
+            for e in list {
+                let engine = match e.as_str() {
+                    "master" => Engine::Master,
+                    "moments" => Engine::Moments,
+                    "reduced" => Engine::Reduced,
+                    other => {
+                        return Err(err("solver.engines", format!("\"{other}\" is not one of \"master\", \"moments\", \"reduced\"")))
+                    }
+                };
+                if !v.contains(&engine) {
+                    v.push(engine);
+                }
+            }
+            v
+        }
+    };
+    let method = match s.method.as_deref() {
+        None | Some("dopri5") => Method::Dopri5,
+        Some("dop853") => Method::Dop853,
+        Some(other) => return Err(err("solver.method", format!("\"{other}\" is not one of \"dopri5\", \"dop853\""))),
+    };
+    let tol = |v: Option<f64>, default: f64, key: &str| -> Result<f64, ConfigError> {
+        let v = finite(v.unwrap_or(default), key, err)?;
+        if v <= 0.0 || v >= 1.0 {
+            return Err(err(key, format!("value {v} must be in (0, 1)")));
+        }
+        Ok(v)
+    };
+    let rtol = tol(s.rtol, 1e-8, "solver.rtol")?;
+    let atol = tol(s.atol, 1e-10, "solver.atol")?;
+    let liouvillian = match s.liouvillian.as_deref() {
+        None | Some("kernel") => LiouvillianKind::Kernel,
+        Some("superoperator") => LiouvillianKind::SuperOperator,
+        Some(other) => {
+            return Err(err("solver.liouvillian", format!("\"{other}\" is not one of \"kernel\", \"superoperator\"")))
+        }
+    };
+    Ok(SolverSpec { engines, method, rtol, atol, liouvillian })
 }
 
 fn validate_reduced(r: RawReduced, err: MkErr) -> Result<ReducedParams, ConfigError> {

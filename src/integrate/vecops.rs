@@ -37,13 +37,19 @@ fn for_chunks(out: &mut [C64], f: impl Fn(usize, &mut [C64]) + Sync) {
 }
 
 /// `out = base + Σ c·v` over `terms`.
+///
+/// Within a chunk, blocks of [`BLOCK`] elements (4 KiB) take every term in
+/// turn, so the output block stays in L1 while each input streams through once.
 pub(crate) fn lincomb(out: &mut [C64], base: &[C64], terms: &[Term]) {
     for_chunks(out, |off, o| {
-        let r = off..off + o.len();
-        o.copy_from_slice(&base[r.clone()]);
-        for &(c, v) in terms {
-            for (x, &vi) in o.iter_mut().zip(&v[r.clone()]) {
-                *x += vi * c;
+        for (bi, ob) in o.chunks_mut(BLOCK).enumerate() {
+            let s = off + bi * BLOCK;
+            let r = s..s + ob.len();
+            ob.copy_from_slice(&base[r.clone()]);
+            for &(c, v) in terms {
+                for (x, &vi) in ob.iter_mut().zip(&v[r.clone()]) {
+                    *x += vi * c;
+                }
             }
         }
     });

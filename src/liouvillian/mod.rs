@@ -21,14 +21,15 @@ pub mod kernel;
 pub mod superop;
 
 use crate::model::LindbladTerms;
-use crate::space::FockSpace;
+use crate::space::{FockSpace, Operator};
 use num_complex::Complex64 as C64;
 
 /// A linear map ρ ↦ 𝓛ρ on row-major d×d matrices.
 pub trait Liouvillian: Sync {
     /// Hilbert-space dimension d.
     fn dim(&self) -> usize;
-    /// out = 𝓛 rho (overwrites out; both have length d²).
+    /// out = 𝓛 rho (overwrites out; both have length d²). `rho` must be
+    /// Hermitian (the kernel computes one triangle and mirrors it).
     fn apply(&self, rho: &[C64], out: &mut [C64]);
 }
 
@@ -99,6 +100,23 @@ impl Generator {
         pieces.retain(|p| !p.is_zero());
         Self { space: sp, pieces }
     }
+}
+
+/// The adjoint generator on an observable (Heisenberg picture):
+/// 𝓛†(O) = i[H, O] + Σ r (L†OL − ½{L†L, O}), so that Tr(O·𝓛ρ) = Tr(𝓛†(O)·ρ).
+/// Used for exact rates of change such as the charging power d⟨b†b⟩/dt.
+pub fn heisenberg(terms: &LindbladTerms, o: &Operator) -> Operator {
+    let h = &terms.hamiltonian;
+    let i = C64::new(0.0, 1.0);
+    let mut out = h.mul(o).scale(i).add(&o.mul(h).scale(-i));
+    for j in &terms.jumps {
+        let ld = j.op.adjoint();
+        let ldl = ld.mul(&j.op);
+        let sandwich = ld.mul(o).mul(&j.op);
+        let anti = ldl.mul(o).add(&o.mul(&ldl));
+        out = out.add(&sandwich.add(&anti.scale(C64::new(-0.5, 0.0))).scale(C64::new(j.rate, 0.0)));
+    }
+    out
 }
 
 /// Adds a product piece, merging it into an existing one with the same offsets

@@ -1,0 +1,279 @@
+//! The full three-mode master equation: initial state → Liouvillian (kernel or
+//! superoperator) → adaptive RK → observables at every save time (PHYSICS.md §6).
+
+use crate::config::{LiouvillianKind, ModeState, SaveState};
+use crate::integrate::{IntegrateError, Integrator, Method, OdeRhs, Stats};
+use crate::liouvillian::kernel::{Kernel, Layout};
+use crate::liouvillian::superop::{self, SuperOperator};
+use crate::liouvillian::{heisenberg, Generator, Liouvillian};
+use crate::model::MicroParams;
+use crate::observables::{self, states, ModeMetrics};
+use crate::space::Operator;
+use num_complex::Complex64 as C64;
+use std::ops::ControlFlow;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// Population of a mode's top Fock level above which the truncation is flagged.
+pub const TRUNCATION_WARN: f64 = 1e-6;
+/// |Tr ρ − 1| above which the run is flagged.
+pub const TRACE_WARN: f64 = 1e-8;
+
+/// Settings of a master-equation run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MasterOptions {
+    pub method: Method,
+    pub rtol: f64,
+    pub atol: f64,
+    pub liouvillian: LiouvillianKind,
+    pub save_state: SaveState,
+}
+
+/// Time series of observables, one entry per save time (PHYSICS.md §6).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct MasterResult {
+    pub t: Vec<f64>,
+    pub a: Vec<C64>,
+    pub b: Vec<C64>,
+    pub c: Vec<C64>,
+    pub n_a: Vec<f64>,
+    pub n_b: Vec<f64>,
+    pub n_c: Vec<f64>,
+    /// E_B = ⟨b†b⟩ (units of ħω_b).
+    pub energy_b: Vec<f64>,
+    /// dE_B/dt = Tr(b†b 𝓛ρ), evaluated as ⟨𝓛†(b†b)⟩.
+    pub power_b: Vec<f64>,
+    pub ergotropy_b: Vec<f64>,
+    pub entropy_b: Vec<f64>,
+    pub purity_b: Vec<f64>,
+    pub trace: Vec<f64>,
+    /// Population of each mode's highest Fock level, per save.
+    pub top_level: Vec<[f64; 3]>,
+    pub rho_final: Option<Vec<C64>>,
+    /// All saved states, `[n_save, d, d]` flattened.
+    pub rho_all: Option<Vec<C64>>,
+    pub stats: Stats,
+    pub warnings: Vec<String>,
+    /// Stopped by the caller (Ctrl-C) before the last save time.
+    pub interrupted: bool,
+    /// Instruction set of the kernel ("avx512", "avx2", "generic"), or "superoperator".
+    pub backend: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum MasterError {
+    #[error("{0}")]
+    Integrate(#[from] IntegrateError),
+    #[error("{0}")]
+    Refused(String),
+}
+
+/// Bytes a run will hold at its peak: integrator workspace + state + stored
+/// states + the explicit superoperator if used.
+pub fn memory_estimate(p: &MicroParams, opts: &MasterOptions, n_save: usize) -> usize {
+    let d2 = p.space().dim().pow(2);
+    let vectors = match opts.method {
+        Method::Dopri5 => 9,
+        Method::Dop853 => 15,
+    } + 1;
+    let stored = match opts.save_state {
+        SaveState::None => 0,
+        SaveState::Final => 1,
+        SaveState::All => n_save,
+    };
+    let mut bytes = (vectors + stored).saturating_mul(d2).saturating_mul(16);
+    if opts.liouvillian == LiouvillianKind::SuperOperator {
+        bytes = bytes.saturating_add(superop::estimated_bytes(&Generator::new(&p.lindblad_terms())));
+    }
+    bytes
+}
+
+/// Memory available to this process (Linux MemAvailable), if known.
+pub fn available_memory() -> Option<usize> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = text.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kb: usize = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+/// Refuses a run that would not fit in memory, or an oversized superoperator,
+/// before anything large is allocated (callers run this before writing files).
+pub fn check_resources(p: &MicroParams, opts: &MasterOptions, n_save: usize) -> Result<(), MasterError> {
+    let est = memory_estimate(p, opts, n_save);
+    if let Some(avail) = available_memory() {
+        if est > avail {
+            return Err(MasterError::Refused(format!(
+                "this run needs about {:.2} GB (cutoffs {}, {}, save_state {:?}, liouvillian {:?}) but only {:.2} GB is available",
+                est as f64 / 1e9,
+                p.cutoffs.iter().map(|n| n.to_string()).collect::<Vec<_>>().join("x"),
+                opts.method.name(),
+                opts.save_state,
+                opts.liouvillian,
+                avail as f64 / 1e9
+            )));
+        }
+    }
+    if opts.liouvillian == LiouvillianKind::SuperOperator {
+        let est = superop::estimated_bytes(&Generator::new(&p.lindblad_terms()));
+        if est > superop::MAX_BYTES {
+            return Err(MasterError::Refused(format!(
+                "solver.liouvillian = \"superoperator\": the sparse d²×d² matrix would take about {:.1} GB (limit {:.1} GB); use \"kernel\"",
+                est as f64 / 1e9,
+                superop::MAX_BYTES as f64 / 1e9
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Product initial state ρ_a ⊗ ρ_b ⊗ ρ_c.
+pub fn initial_state(p: &MicroParams, init: &[ModeState; 3]) -> Vec<C64> {
+    let single = |m: usize| {
+        let n = p.cutoffs[m];
+        match init[m] {
+            ModeState::Vacuum => states::fock_dm(0, n),
+            ModeState::Fock(k) => states::fock_dm(k, n),
+            ModeState::Coherent(z) => states::coherent_dm(z, n),
+            ModeState::Thermal(nbar) => states::thermal_dm(nbar, n),
+        }
+    };
+    states::kron3(&single(0), &single(1), &single(2), p.cutoffs)
+}
+
+/// The ODE right-hand side: 𝓛 in the layout the state is carried in.
+enum Rhs {
+    /// Matrix-free kernel on the banded Hermitian layout (half the memory traffic).
+    Kernel(Kernel),
+    /// Explicit superoperator on the full matrix.
+    Super(SuperOperator),
+}
+
+impl Rhs {
+    fn layout(&self) -> Layout {
+        match self {
+            Rhs::Kernel(k) => k.banded_layout().clone(),
+            Rhs::Super(s) => Layout::full(s.dim()),
+        }
+    }
+}
+
+impl OdeRhs for Rhs {
+    fn len(&self) -> usize {
+        match self {
+            Rhs::Kernel(k) => k.banded_layout().len(),
+            Rhs::Super(s) => s.dim().pow(2),
+        }
+    }
+    fn eval(&self, _t: f64, y: &[C64], dy: &mut [C64]) {
+        match self {
+            Rhs::Kernel(k) => k.apply_banded(y, dy),
+            Rhs::Super(s) => s.apply(y, dy),
+        }
+    }
+}
+
+/// Integrates the master equation and records the observables at `times`.
+///
+/// Refuses, before allocating anything large, a run whose memory estimate
+/// exceeds the available memory, and the superoperator above its size limit.
+/// `progress(t)` is called at each save; `stop` set to true ends the run at
+/// the next save time with the results so far (`interrupted`).
+pub fn solve(
+    p: &MicroParams,
+    init: &[ModeState; 3],
+    times: &[f64],
+    opts: &MasterOptions,
+    stop: &AtomicBool,
+    progress: &mut dyn FnMut(f64),
+) -> Result<MasterResult, MasterError> {
+    check_resources(p, opts, times.len())?;
+    let terms = p.lindblad_terms();
+    let generator = Generator::new(&terms);
+    let (rhs, backend) = match opts.liouvillian {
+        LiouvillianKind::Kernel => {
+            let k = Kernel::new(generator);
+            let name = format!("kernel-{:?}", k.simd()).to_lowercase();
+            (Rhs::Kernel(k), name)
+        }
+        LiouvillianKind::SuperOperator => {
+            (Rhs::Super(SuperOperator::new(&generator).map_err(MasterError::Refused)?), "superoperator".into())
+        }
+    };
+    let layout = rhs.layout();
+    let sp = p.space();
+    let d = sp.dim();
+    let dims = p.cutoffs;
+    let ops: [Operator; 3] = [sp.lower(0), sp.lower(1), sp.lower(2)];
+    let numbers: [Operator; 3] = [sp.number(0), sp.number(1), sp.number(2)];
+    let power_op = heisenberg(&terms, &numbers[1]);
+
+    let mut res = MasterResult { backend, ..Default::default() };
+    let mut rho_all = (opts.save_state == SaveState::All).then(|| Vec::with_capacity(times.len() * d * d));
+    let mut rho_b = vec![C64::new(0.0, 0.0); dims[1] * dims[1]];
+    let mut y = layout.from_full(&initial_state(p, init));
+    let mut full = vec![C64::new(0.0, 0.0); d * d];
+    let integrator = Integrator::new(opts.method, opts.rtol, opts.atol);
+    let stats = integrator.integrate(&rhs, times.first().copied().unwrap_or(0.0), &mut y, times, |_, t, state| {
+        // Observables read the full matrix: one unpacking per save (cheap next
+        // to the RK steps between saves).
+        layout.to_full(state, &mut full);
+        let rho = full.as_slice();
+        res.t.push(t);
+        let [a, b, c] = [ops[0].expect(rho), ops[1].expect(rho), ops[2].expect(rho)];
+        res.a.push(a);
+        res.b.push(b);
+        res.c.push(c);
+        res.n_a.push(numbers[0].expect(rho).re);
+        let n_b = numbers[1].expect(rho).re;
+        res.n_b.push(n_b);
+        res.energy_b.push(n_b);
+        res.n_c.push(numbers[2].expect(rho).re);
+        res.power_b.push(power_op.expect(rho).re);
+        observables::reduced_state_into(rho, dims, 1, &mut rho_b);
+        let m = ModeMetrics::compute(&rho_b, dims[1]);
+        res.ergotropy_b.push(m.ergotropy);
+        res.entropy_b.push(m.entropy);
+        res.purity_b.push(m.purity);
+        res.trace.push(observables::trace(rho, d).re);
+        res.top_level.push(observables::top_level_population(rho, dims));
+        if let Some(all) = rho_all.as_mut() {
+            all.extend_from_slice(rho);
+        }
+        progress(t);
+        if stop.load(Ordering::Relaxed) {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
+        }
+    })?;
+    res.interrupted = res.t.len() < times.len();
+    res.stats = stats;
+    if opts.save_state != SaveState::None {
+        let mut last = vec![C64::new(0.0, 0.0); d * d];
+        layout.to_full(&y, &mut last);
+        res.rho_final = Some(last);
+    }
+    res.rho_all = rho_all;
+    res.warnings = guards(&res);
+    Ok(res)
+}
+
+/// Truncation and trace checks (PHYSICS.md §6): the run is kept, but flagged.
+fn guards(r: &MasterResult) -> Vec<String> {
+    let mut w = Vec::new();
+    for (m, name) in crate::space::MODE_NAMES.iter().enumerate() {
+        let worst = r.top_level.iter().map(|t| t[m]).fold(0.0, f64::max);
+        if worst > TRUNCATION_WARN {
+            w.push(format!(
+                "truncation: mode {name} has population {worst:.2e} in its top Fock level (> {TRUNCATION_WARN:e}); raise its cutoff"
+            ));
+        }
+    }
+    let worst = r.trace.iter().map(|t| (t - 1.0).abs()).fold(0.0, f64::max);
+    if worst > TRACE_WARN {
+        w.push(format!("trace: |Tr rho - 1| reached {worst:.2e} (> {TRACE_WARN:e}); tighten rtol/atol"));
+    }
+    w
+}
+
+#[cfg(test)]
+mod tests;
