@@ -203,7 +203,8 @@ fn write_provenance(root: &Group, cfg: &Config, prov: &Provenance) -> Result<(),
     root.attr_str("qbsim_version", env!("CARGO_PKG_VERSION"))?;
     root.attr_str("created", &output::iso8601_now_utc())?;
     root.attr_str("command", &prov.command)?;
-    root.attr_str("config", &cfg.effective_text)
+    root.attr_str("config", &cfg.effective_text)?;
+    root.attr_u8("interrupted", 0)
 }
 
 fn write_reduced(g: &Group, m: &ReducedModel, tr: &Trajectory) -> Result<(), OutputError> {

@@ -129,3 +129,38 @@ fn every_paper_preset_runs() {
         assert!(out.status.success(), "{}: {}", p.display(), String::from_utf8_lossy(&out.stderr));
     }
 }
+
+const MODEL: &str = "[model]\ncutoffs = [4, 4, 3]\ndelta = [0.3, -0.2, 0.1]\ndrive = 0.2\nkappa = [0.1, 0.1, 2.0]\ngamma = 1.0\np_a = [0.8, 0.3]\nn_th = [0.1, 0.0, 0.0]\n\n[time]\nt_end = 5.0\nn_save = 11\n\n[output]\nsave_state = \"final\"\n";
+
+#[test]
+fn master_run_output_opens_in_h5py_with_every_documented_path() {
+    let d = scratch("master");
+    fs::write(d.join("m.toml"), MODEL).unwrap();
+    let out = qbsim(&["run", "m.toml", "-o", "m.h5", "--quiet"], &d);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("master equation") && stdout.contains("steps"), "{stdout}");
+    h5py_check(&d.join("m.h5"), &["/", "/master", "+save_state"]);
+}
+
+#[test]
+fn bad_model_input_is_refused_naming_the_key() {
+    let d = scratch("badmodel");
+    let cases = [
+        (MODEL.replace("kappa = [0.1, 0.1, 2.0]", "kappa = [0.1, -0.1, 2.0]"), "model.kappa[1]"),
+        (MODEL.replace("n_th = [0.1, 0.0, 0.0]", "n_th = [0.1, -1.0, 0.0]"), "model.n_th[1]"),
+        (MODEL.replace("cutoffs = [4, 4, 3]", "cutoffs = [4, 0, 3]"), "model.cutoffs[1]"),
+        (MODEL.replace("cutoffs = [4, 4, 3]", "cutoffs = [400, 400, 30]"), "model.cutoffs"),
+        (MODEL.replace("gamma = 1.0", "gamma = nan"), "model.gamma"),
+        (MODEL.replace("drive = 0.2", "drive = inf"), "model.drive"),
+        (MODEL.replace("[time]", "[solver]\nmethod = \"rk4\"\n\n[time]"), "solver.method"),
+    ];
+    for (k, (text, needle)) in cases.iter().enumerate() {
+        fs::write(d.join("m.toml"), text).unwrap();
+        let out = qbsim(&["run", "m.toml", "-o", "m.h5"], &d);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "case {k}: {err}");
+        assert!(err.contains(needle), "case {k}: {err}");
+        assert!(!d.join("m.h5").exists(), "case {k} wrote a file");
+    }
+}
