@@ -12,22 +12,6 @@ use qbsim::model::MicroParams;
 use rayon::prelude::*;
 use std::hint::black_box;
 
-/// The acceptance parameters of scripts/bench_peers.py.
-pub fn bench_params(cutoffs: [usize; 3]) -> MicroParams {
-    MicroParams {
-        cutoffs,
-        delta: [0.3; 3],
-        drive: 0.15,
-        kappa: [0.1, 0.1, 2.0],
-        gamma: 1.0,
-        p_a: C64::new(1.0, 0.0),
-        p_b: C64::new(1.0, 0.0),
-        p_ca: C64::new(1.0, 0.0),
-        p_cb: C64::new(1.0, 0.0),
-        n_th: [0.0; 3],
-        n_th_shared: [0.0; 2],
-    }
-}
 
 fn state(d: usize) -> Vec<C64> {
     (0..d * d).map(|k| C64::new(((k % 97) as f64).sin(), ((k % 89) as f64).cos())).collect()
@@ -36,7 +20,7 @@ fn state(d: usize) -> Vec<C64> {
 fn kernel_apply(c: &mut Criterion) {
     let mut g = c.benchmark_group("kernel_apply");
     for cutoffs in [[6, 6, 4], [8, 8, 4], [10, 10, 4], [12, 12, 6], [20, 20, 6]] {
-        let p = bench_params(cutoffs);
+        let p = MicroParams::bench_point(cutoffs);
         let d = p.space().dim();
         let k = Kernel::new(Generator::new(&p.lindblad_terms()));
         let rho = state(d);
@@ -50,7 +34,7 @@ fn kernel_apply(c: &mut Criterion) {
 fn superop_apply(c: &mut Criterion) {
     let mut g = c.benchmark_group("superop_apply");
     for cutoffs in [[6, 6, 4], [12, 12, 6]] {
-        let p = bench_params(cutoffs);
+        let p = MicroParams::bench_point(cutoffs);
         let d = p.space().dim();
         let s = SuperOperator::new(&Generator::new(&p.lindblad_terms())).expect("fits");
         let rho = state(d);

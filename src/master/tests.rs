@@ -6,21 +6,6 @@ use crate::moments;
 use crate::observables;
 use crate::reduced::linspace;
 
-fn bench_params(cutoffs: [usize; 3]) -> MicroParams {
-    MicroParams {
-        cutoffs,
-        delta: [0.3; 3],
-        drive: 0.15,
-        kappa: [0.1, 0.1, 2.0],
-        gamma: 1.0,
-        p_a: C64::new(1.0, 0.0),
-        p_b: C64::new(1.0, 0.0),
-        p_ca: C64::new(1.0, 0.0),
-        p_cb: C64::new(1.0, 0.0),
-        n_th: [0.0; 3],
-        n_th_shared: [0.0; 2],
-    }
-}
 
 fn opts(method: Method, liouvillian: LiouvillianKind, save_state: SaveState) -> MasterOptions {
     MasterOptions { method, rtol: 1e-8, atol: 1e-10, liouvillian, save_state }
@@ -33,7 +18,7 @@ fn run(p: &MicroParams, times: &[f64], o: &MasterOptions) -> MasterResult {
 #[test]
 fn vacuum_start_matches_exact_means_at_8_8_4() {
     // Complex p and unequal detunings so that no symmetry hides an error.
-    let mut p = bench_params([8, 8, 4]);
+    let mut p = MicroParams::bench_point([8, 8, 4]);
     p.p_a = C64::new(0.8, 0.3);
     p.p_cb = C64::new(0.7, -0.5);
     p.delta = [0.3, -0.2, 0.1];
@@ -67,7 +52,7 @@ fn vacuum_start_matches_exact_means_at_8_8_4() {
 
 #[test]
 fn trace_hermiticity_and_positivity_are_preserved() {
-    let mut p = bench_params([4, 4, 3]);
+    let mut p = MicroParams::bench_point([4, 4, 3]);
     p.drive = 0.6;
     p.n_th = [0.2, 0.1, 0.3];
     p.n_th_shared = [0.1, 0.05];
@@ -88,7 +73,7 @@ fn trace_hermiticity_and_positivity_are_preserved() {
 
 #[test]
 fn superoperator_and_kernel_runs_agree() {
-    let mut p = bench_params([4, 5, 3]);
+    let mut p = MicroParams::bench_point([4, 5, 3]);
     p.n_th = [0.1, 0.0, 0.2];
     let times = linspace(0.0, 5.0, 11);
     let rk = run(&p, &times, &opts(Method::Dopri5, LiouvillianKind::Kernel, SaveState::Final));
@@ -103,7 +88,7 @@ fn superoperator_and_kernel_runs_agree() {
 
 #[test]
 fn stop_flag_ends_the_run_with_results_so_far() {
-    let p = bench_params([3, 3, 2]);
+    let p = MicroParams::bench_point([3, 3, 2]);
     let times = linspace(0.0, 5.0, 11);
     let stop = AtomicBool::new(false);
     let mut seen = 0;
@@ -121,7 +106,7 @@ fn stop_flag_ends_the_run_with_results_so_far() {
 
 #[test]
 fn truncation_is_flagged() {
-    let mut p = bench_params([3, 3, 2]);
+    let mut p = MicroParams::bench_point([3, 3, 2]);
     p.drive = 2.0;
     let r = run(&p, &linspace(0.0, 5.0, 6), &opts(Method::Dopri5, LiouvillianKind::Kernel, SaveState::None));
     assert!(r.warnings.iter().any(|w| w.contains("truncation: mode a")), "{:?}", r.warnings);

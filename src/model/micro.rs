@@ -33,6 +33,26 @@ pub struct MicroParams {
 pub const MAX_DIM: usize = 17_000;
 
 impl MicroParams {
+    /// The benchmark point of `scripts/bench_peers.py` and
+    /// `configs/master/bench.toml`: κ_a = κ_b = 0.1, κ_c = 2, Γ = 1, all p = 1,
+    /// all δ = 0.3, E = 0.15, zero temperature.
+    pub fn bench_point(cutoffs: [usize; 3]) -> Self {
+        let one = C64::new(1.0, 0.0);
+        Self {
+            cutoffs,
+            delta: [0.3; 3],
+            drive: 0.15,
+            kappa: [0.1, 0.1, 2.0],
+            gamma: 1.0,
+            p_a: one,
+            p_b: one,
+            p_ca: one,
+            p_cb: one,
+            n_th: [0.0; 3],
+            n_th_shared: [0.0; 2],
+        }
+    }
+
     pub fn validate(&self) -> Result<(), ParamError> {
         for (k, &n) in self.cutoffs.iter().enumerate() {
             if n == 0 {
