@@ -158,18 +158,24 @@ impl Operator {
     /// ⟨O⟩ = Tr(O ρ) = Σ_i w[i] ρ[i, i + Δ] for a row-major d×d ρ.
     pub fn expect(&self, rho: &[C64]) -> C64 {
         let d = self.space.dim();
-        self.terms
-            .iter()
-            .map(|t| {
-                let off = self.space.offset(t.shift);
-                t.weight
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, w)| **w != C64::new(0.0, 0.0))
-                    .map(|(i, w)| w * rho[i * d + (i as isize + off) as usize])
-                    .sum::<C64>()
-            })
-            .sum()
+        self.expect_with(|i, k| rho[i * d + k])
+    }
+
+    /// ⟨O⟩ with ρ[i, k] given by `rho_at(i, k)` (any storage layout).
+    pub fn expect_with(&self, rho_at: impl Fn(usize, usize) -> C64) -> C64 {
+        self.entries().map(|(i, k, w)| w * rho_at(i, k)).sum()
+    }
+
+    /// The entries (i, k) of ρ that ⟨O⟩ reads, with their weights.
+    pub fn entries(&self) -> impl Iterator<Item = (usize, usize, C64)> + '_ {
+        self.terms.iter().flat_map(move |t| {
+            let off = self.space.offset(t.shift);
+            t.weight
+                .iter()
+                .enumerate()
+                .filter(|(_, w)| **w != C64::new(0.0, 0.0))
+                .map(move |(i, &w)| (i, (i as isize + off) as usize, w))
+        })
     }
 
     /// Dense d×d matrix (row-major), for tests and small references.

@@ -162,7 +162,10 @@ impl Kernel {
         // Output (r, c ≥ r) reads column k = c − Δ_c of row i = r − Δ_r, so
         // k − i ≥ Δ_r − Δ_c: the band must cover max(Δ_c − Δ_r).
         let band = generator.pieces.iter().map(|p| p.d_col - p.d_row).max().unwrap_or(0).max(0) as usize;
-        let compiled = generator.pieces.iter().map(KPiece::compile).collect();
+        let mut compiled: Vec<KPiece> = generator.pieces.iter().map(KPiece::compile).collect();
+        // The diagonal piece (Δ = 0, every column of every row) goes first and
+        // assigns, so the output row needs no zeroing pass.
+        compiled.sort_by_key(|p| !p.is_full_diagonal());
         Self { full: Layout::full(d), banded: Layout::banded(d, band), compiled, generator, d, simd }
     }
 
@@ -244,8 +247,21 @@ impl Liouvillian for Kernel {
 fn row_impl(pieces: &[KPiece], r: usize, cols: Range<usize>, layout: &Layout, rho: &[C64], out: &mut [C64]) {
     let c0 = layout.col0(r);
     let first = r.max(cols.start);
-    out[first - c0..cols.end - c0].fill(C64::new(0.0, 0.0));
-    for p in pieces {
+    let rest = match pieces.first() {
+        Some(KPiece::General(Piece { d_row: 0, d_col: 0, coef: Coef::Sum(wr, wc) })) => {
+            // out = (wr[r] + wc[c])·ρ[r, c]: assigns every entry of the range.
+            let s = wr[r];
+            let src = &rho[layout.row(r)][first - c0..cols.end - c0];
+            let dst = &mut out[first - c0..cols.end - c0];
+            dst.iter_mut().zip(src).zip(&wc[first..cols.end]).for_each(|((o, x), c)| *o = (s + c) * x);
+            &pieces[1..]
+        }
+        _ => {
+            out[first - c0..cols.end - c0].fill(C64::new(0.0, 0.0));
+            pieces
+        }
+    };
+    for p in rest {
         apply_piece(p, r, first..cols.end, layout, rho, out);
     }
 }
@@ -288,6 +304,11 @@ enum KPiece {
 }
 
 impl KPiece {
+    /// The Δ = (0, 0) piece, which covers every upper-triangle entry.
+    fn is_full_diagonal(&self) -> bool {
+        matches!(self, KPiece::General(Piece { d_row: 0, d_col: 0, coef: Coef::Sum(..) }))
+    }
+
     fn compile(p: &Piece) -> Self {
         let (d_row, d_col) = (p.d_row, p.d_col);
         match &p.coef {
@@ -411,14 +432,28 @@ fn general_piece(coef: &Coef, i: usize, k0: usize, k1: usize, dst: &mut [C64], s
 /// Fills the band part (columns col0(r)..r) of every row from the upper
 /// triangle, out[r, c] = conj(out[c, r]), and makes the diagonal real.
 fn mirror_band(layout: &Layout, out: &mut [C64]) {
+    struct Shared(*mut C64);
+    // SAFETY: row r's task writes only row r's band part and diagonal, and
+    // reads only upper-triangle entries (c, r) with c < r, which no task writes.
+    unsafe impl Sync for Shared {}
+    let base = Shared(out.as_mut_ptr());
     let d = layout.d;
-    for r in 0..d {
+    let work = |r: usize| {
+        let p = &base;
         let c0 = layout.col0(r);
         let start = layout.row(r).start;
-        out[start + r - c0].im = 0.0;
-        for c in c0..r {
-            out[start + c - c0] = out[layout.row(c).start + r - layout.col0(c)].conj();
+        // SAFETY: all indices are inside the layout's rows (see above).
+        unsafe {
+            (*p.0.add(start + r - c0)).im = 0.0;
+            for c in c0..r {
+                *p.0.add(start + c - c0) = (*p.0.add(layout.row(c).start + r - layout.col0(c))).conj();
+            }
         }
+    };
+    if d < 256 {
+        (0..d).for_each(work);
+    } else {
+        (0..d).into_par_iter().with_min_len(64).for_each(work);
     }
 }
 

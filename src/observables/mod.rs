@@ -118,6 +118,26 @@ pub fn reduced_state_into(rho: &[C64], dims: [usize; 3], mode: usize, out: &mut 
     }
 }
 
+/// As [`reduced_state_into`], with ρ[i, k] given by `rho_at(i, k)` (any
+/// storage layout); [`reduced_state_entries`] lists the entries it reads.
+pub fn reduced_state_with(dims: [usize; 3], mode: usize, rho_at: impl Fn(usize, usize) -> C64, out: &mut [C64]) {
+    let (_, nm, inner) = mode_split(dims, mode);
+    assert_eq!(out.len(), nm * nm, "output buffer must hold N_m² = {} entries", nm * nm);
+    out.fill(C64::new(0.0, 0.0));
+    for (i, k) in reduced_state_entries(dims, mode) {
+        out[((i / inner) % nm) * nm + (k / inner) % nm] += rho_at(i, k);
+    }
+}
+
+/// The entries (i, k) of ρ that the partial trace onto `mode` reads.
+pub fn reduced_state_entries(dims: [usize; 3], mode: usize) -> impl Iterator<Item = (usize, usize)> {
+    let (outer, nm, inner) = mode_split(dims, mode);
+    let block = nm * inner;
+    (0..outer).flat_map(move |o| {
+        (0..nm).flat_map(move |m| (0..nm).flat_map(move |n| (0..inner).map(move |j| (o * block + m * inner + j, o * block + n * inner + j))))
+    })
+}
+
 /// Partial trace onto one mode (`0 = a`, `1 = b`, `2 = c`): an `N_m × N_m`
 /// row-major matrix, e.g. `ρ_b[m,n] = Σ_{na,nc} ρ[(na,m,nc),(na,n,nc)]`.
 ///
@@ -178,13 +198,18 @@ pub fn mode_populations(rho: &[C64], dims: [usize; 3]) -> [Vec<f64>; 3] {
 pub fn top_level_population(rho: &[C64], dims: [usize; 3]) -> [f64; 3] {
     let d = total_dim(dims);
     check_rho(rho, d);
+    top_level_population_with(dims, |i| rho[i * (d + 1)].re)
+}
+
+/// As [`top_level_population`], with the populations ρ[i, i] given by `pop(i)`.
+pub fn top_level_population_with(dims: [usize; 3], pop: impl Fn(usize) -> f64) -> [f64; 3] {
     let [na_max, nb_max, nc_max] = [dims[0] - 1, dims[1] - 1, dims[2] - 1];
     let mut top = [0.0; 3];
     let mut i = 0;
     for na in 0..dims[0] {
         for nb in 0..dims[1] {
             for nc in 0..dims[2] {
-                let p = rho[i * (d + 1)].re;
+                let p = pop(i);
                 if na == na_max {
                     top[0] += p;
                 }
