@@ -204,6 +204,12 @@ impl Integrator {
         };
 
         let mut ws = Workspace::new(tab, y.len());
+        // The state lives in a workspace vector so that accepting a step is a
+        // swap with y_new rather than a copy; `y` gets it back on every exit.
+        let y_out = y;
+        let mut cur = y_out.to_vec();
+        let y = &mut cur;
+        let finish = |y_out: &mut [C64], y: &[C64]| vecops::copy(y_out, y);
         ws.eval_k0(rhs, t0, y);
         let h_max = self.h_max.unwrap_or(t_end - t0);
         let mut h = match self.h0 {
@@ -218,6 +224,7 @@ impl Integrator {
 
         loop {
             if stats.steps + stats.rejected >= self.max_steps {
+                finish(y_out, y);
                 return Err(IntegrateError::MaxStepsExceeded {
                     t,
                     max_steps: self.max_steps,
@@ -231,6 +238,7 @@ impl Integrator {
             if h.is_nan() || h <= 10.0 * f64::EPSILON * t.abs().max(t_end.abs()) {
                 // Shrinking because of NaN/inf (e.g. the rhs fails beyond
                 // some t) is reported as such.
+                finish(y_out, y);
                 return Err(if nonfinite > 0 {
                     IntegrateError::NonFinite { t }
                 } else {
@@ -247,6 +255,7 @@ impl Integrator {
                 stats.rejected += 1;
                 nonfinite += 1;
                 if nonfinite > MAX_NONFINITE_RETRIES {
+                    finish(y_out, y);
                     return Err(IntegrateError::NonFinite { t });
                 }
                 h *= tab.control.fac_min;
@@ -276,7 +285,7 @@ impl Integrator {
                 let ts = save_times[idx];
                 ws.dense_eval(tab, y, h, (ts - t) / h, self.dense_subset.as_deref());
                 if observer(idx, ts, &ws.y_stage).is_break() {
-                    vecops::copy(y, &ws.y_stage);
+                    finish(y_out, &ws.y_stage);
                     return done(stats, ws.rhs_evals, true);
                 }
                 idx += 1;
@@ -285,11 +294,13 @@ impl Integrator {
             t = t_new;
             while idx < save_times.len() && save_times[idx] <= t {
                 if observer(idx, save_times[idx], y).is_break() {
+                    finish(y_out, y);
                     return done(stats, ws.rhs_evals, true);
                 }
                 idx += 1;
             }
             if idx == save_times.len() {
+                finish(y_out, y);
                 return done(stats, ws.rhs_evals, false);
             }
 
@@ -382,7 +393,8 @@ pub fn fixed_steps<R: OdeRhs + ?Sized>(
         if !tab.error_uses_fsal() {
             ws.eval_fsal(tab, rhs, t, h);
         }
-        ws.accept(tab, y);
+        y.copy_from_slice(&ws.y_new);
+        ws.k.swap(ws.slot[0], ws.slot[tab.m]);
     }
     Ok(Stats {
         steps: n_steps,
@@ -438,6 +450,8 @@ struct Workspace {
     y_stage: Vec<C64>,
     /// Per-chunk partial sums of the norms.
     partials: Vec<[f64; 2]>,
+    /// `y_stage` holds Σ_{j<m} e_j k_j of the current step (fused with y_new).
+    err_partial: bool,
     rhs_evals: usize,
 }
 
@@ -508,6 +522,7 @@ impl Workspace {
             y_new: vec![zero; n],
             y_stage: vec![zero; n],
             partials: vec![[0.0; 2]; vecops::n_chunks(n)],
+            err_partial: false,
             rhs_evals: 0,
         }
     }
@@ -525,7 +540,32 @@ impl Workspace {
             rhs.eval(t + tab.c[i] * h, &self.y_stage, &mut self.k[self.slot[i]]);
             self.rhs_evals += 1;
         }
-        combine(&mut self.y_new, y, h, tab.b, &self.k, &self.slot);
+        self.err_partial = false;
+        match &tab.err {
+            // Form y_new and the non-FSAL part of the error, Σ_{j<m} e_j k_j
+            // (into y_stage, free now), in one pass over the stages; the error
+            // norm then reads 4 vectors instead of m + 2.
+            ErrorEstimate::Rms(e) if e.len() > tab.m => {
+                let mut terms: [Term; MAX_STAGES] = [(0.0, &[]); MAX_STAGES];
+                let mut terms2: [Term; MAX_STAGES] = [(0.0, &[]); MAX_STAGES];
+                let (mut n, mut n2) = (0, 0);
+                for j in 0..tab.m {
+                    let v: &[C64] = &self.k[self.slot[j]];
+                    let (b, ej) = (tab.b.get(j).copied().unwrap_or(0.0), e[j]);
+                    if b != 0.0 {
+                        terms[n] = (h * b, v);
+                        n += 1;
+                    }
+                    if ej != 0.0 {
+                        terms2[n2] = (ej, v);
+                        n2 += 1;
+                    }
+                }
+                vecops::lincomb2(&mut self.y_new, y, &terms[..n], &mut self.y_stage, &terms2[..n2]);
+                self.err_partial = true;
+            }
+            _ => combine(&mut self.y_new, y, h, tab.b, &self.k, &self.slot),
+        }
         if tab.error_uses_fsal() {
             self.eval_fsal(tab, rhs, t, h);
         }
@@ -547,8 +587,14 @@ impl Workspace {
             ErrorEstimate::Rms(e) => (e, &[]),
             ErrorEstimate::Dop853 { e5, e3 } => (e5, e3),
         };
-        let n0 = err_terms(e0, &self.k, &self.slot, &mut t0);
-        let n1 = err_terms(e1, &self.k, &self.slot, &mut t1);
+        let (n0, n1) = if self.err_partial {
+            // Σ_{j<m} e_j k_j is in y_stage (see `stages`); add the FSAL term.
+            t0[0] = (1.0, &self.y_stage);
+            t0[1] = (e0[tab.m], &self.k[self.slot[tab.m]]);
+            (2, 0)
+        } else {
+            (err_terms(e0, &self.k, &self.slot, &mut t0), err_terms(e1, &self.k, &self.slot, &mut t1))
+        };
         let Some([s0, s1]) = vecops::weighted_sq_sums(
             &mut self.partials,
             y,
@@ -666,9 +712,10 @@ impl Workspace {
         );
     }
 
-    /// `y = y_new`; the FSAL stage becomes the next step's stage 0.
-    fn accept(&mut self, tab: &Tableau, y: &mut [C64]) {
-        vecops::copy(y, &self.y_new);
+    /// `y = y_new` (a swap: y_new's old contents are dead); the FSAL stage
+    /// becomes the next step's stage 0.
+    fn accept(&mut self, tab: &Tableau, y: &mut Vec<C64>) {
+        std::mem::swap(y, &mut self.y_new);
         self.k.swap(self.slot[0], self.slot[tab.m]);
     }
 }

@@ -869,3 +869,46 @@ fn long_vectors_are_exact_and_independent_of_thread_count() {
         }
     }
 }
+
+#[test]
+fn dense_subset_entries_equal_full_dense_output() {
+    // Save times inside steps: the subset entries must be exactly those of the
+    // full dense output; the final state must be complete either way.
+    let rhs = Decay { rates: (0..40).map(|k| C64::new(-0.1 * k as f64, 0.3)).collect() };
+    let saves: Vec<f64> = (0..=50).map(|k| 0.037 * k as f64).collect();
+    let subset: Vec<usize> = vec![0, 3, 17, 39];
+    let mut full = Vec::new();
+    let mut part = Vec::new();
+    for (sub, store) in [(None, &mut full), (Some(subset.clone()), &mut part)] {
+        let mut integ = Integrator::new(Method::Dopri5, 1e-9, 1e-12);
+        integ.dense_subset = sub;
+        let mut y = vec![C64::new(1.0, 0.5); 40];
+        integ
+            .integrate(&rhs, 0.0, &mut y, &saves, |_, _, s| {
+                store.push(subset.iter().map(|&i| s[i]).collect::<Vec<_>>());
+                ControlFlow::Continue(())
+            })
+            .unwrap();
+        store.push(y);
+    }
+    for (a, b) in full.iter().zip(&part).take(saves.len()) {
+        assert_eq!(a, b);
+    }
+    assert_eq!(full.last(), part.last());
+}
+
+/// y_i' = λ_i y_i.
+struct Decay {
+    rates: Vec<C64>,
+}
+
+impl OdeRhs for Decay {
+    fn len(&self) -> usize {
+        self.rates.len()
+    }
+    fn eval(&self, _t: f64, y: &[C64], dy: &mut [C64]) {
+        for ((d, &x), &l) in dy.iter_mut().zip(y).zip(&self.rates) {
+            *d = l * x;
+        }
+    }
+}

@@ -55,6 +55,40 @@ pub(crate) fn lincomb(out: &mut [C64], base: &[C64], terms: &[Term]) {
     });
 }
 
+/// `out = base + Σ c·v` over `terms` and, in the same pass over the inputs,
+/// `out2 = Σ c2·v` over `terms2` (the two lists share their vectors, in
+/// order; `terms2` may be shorter). Saves reading every stage vector twice
+/// when a step's solution and its error estimate are formed together.
+pub(crate) fn lincomb2(out: &mut [C64], base: &[C64], terms: &[Term], out2: &mut [C64], terms2: &[Term]) {
+    struct Shared(*mut C64);
+    // SAFETY: each chunk task writes only its own index range of out2.
+    unsafe impl Sync for Shared {}
+    let p2 = Shared(out2.as_mut_ptr());
+    let n2 = out2.len();
+    assert_eq!(n2, out.len(), "lincomb2: outputs of different lengths");
+    for_chunks(out, |off, o| {
+        let p2 = &p2;
+        for (bi, ob) in o.chunks_mut(BLOCK).enumerate() {
+            let s = off + bi * BLOCK;
+            let r = s..s + ob.len();
+            // SAFETY: r lies in this task's chunk, inside out2.
+            let ob2 = unsafe { std::slice::from_raw_parts_mut(p2.0.add(s), ob.len()) };
+            ob.copy_from_slice(&base[r.clone()]);
+            ob2.fill(C64::new(0.0, 0.0));
+            for &(c, v) in terms {
+                for (x, &vi) in ob.iter_mut().zip(&v[r.clone()]) {
+                    *x += vi * c;
+                }
+            }
+            for &(c, v) in terms2 {
+                for (x, &vi) in ob2.iter_mut().zip(&v[r.clone()]) {
+                    *x += vi * c;
+                }
+            }
+        }
+    });
+}
+
 /// `out = src` (parallel copy).
 pub(crate) fn copy(out: &mut [C64], src: &[C64]) {
     for_chunks(out, |off, o| o.copy_from_slice(&src[off..off + o.len()]));

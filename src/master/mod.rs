@@ -71,9 +71,12 @@ pub enum MasterError {
 /// states + the explicit superoperator if used.
 pub fn memory_estimate(p: &MicroParams, opts: &MasterOptions, n_save: usize) -> usize {
     let d2 = p.space().dim().pow(2);
+    // Integrator workspace (DOPRI5 10 vectors, DOP853 16, the state included)
+    // plus the caller's state; counted at full size d², an upper bound for
+    // the banded layout.
     let vectors = match opts.method {
-        Method::Dopri5 => 9,
-        Method::Dop853 => 15,
+        Method::Dopri5 => 10,
+        Method::Dop853 => 16,
     } + 1;
     let stored = match opts.save_state {
         SaveState::None => 0,
