@@ -5,6 +5,7 @@
 use crate::config::{Config, ConfigError, PhaseSpec, TimeGrid};
 use crate::master::{self, MasterError, MasterOptions, MasterResult};
 use crate::model::{MicroParams, ReducedParams};
+use crate::observables::series::Series;
 use crate::output::{self, Group, OutputError, OutputFile};
 use crate::reduced::phase_diagram::PhaseDiagram;
 use crate::reduced::{Phase, ReducedModel, Trajectory};
@@ -112,19 +113,39 @@ fn master_options(cfg: &Config) -> MasterOptions {
     }
 }
 
+/// The datasets shared by `/master` and `/moments`.
+fn write_series(g: &Group, s: &Series) -> Result<(), OutputError> {
+    g.write_f64("t", &s.t)?;
+    g.write_c64("a", &s.a)?;
+    g.write_c64("b", &s.b)?;
+    g.write_c64("c", &s.c)?;
+    g.write_f64("n_a", &s.n_a)?;
+    g.write_f64("n_b", &s.n_b)?;
+    g.write_f64("n_c", &s.n_c)?;
+    g.write_f64("energy_b", &s.energy_b)?;
+    g.write_f64("power_b", &s.power_b)?;
+    g.write_f64("ergotropy_b", &s.ergotropy_b)?;
+    g.write_f64("entropy_b", &s.entropy_b)?;
+    g.write_f64("purity_b", &s.purity_b)
+}
+
+/// Model parameters as attributes (every group computed from `[model]`).
+fn write_micro_params(g: &Group, p: &MicroParams) -> Result<(), OutputError> {
+    g.attr_i64_slice("cutoffs", &p.cutoffs.map(|n| n as i64))?;
+    g.attr_f64_slice("delta", &p.delta)?;
+    g.attr_f64("drive", p.drive)?;
+    g.attr_f64_slice("kappa", &p.kappa)?;
+    g.attr_f64("gamma", p.gamma)?;
+    g.attr_c64("p_a", p.p_a)?;
+    g.attr_c64("p_b", p.p_b)?;
+    g.attr_c64("p_ca", p.p_ca)?;
+    g.attr_c64("p_cb", p.p_cb)?;
+    g.attr_f64_slice("n_th", &p.n_th)?;
+    g.attr_f64_slice("n_th_shared", &p.n_th_shared)
+}
+
 fn write_master(g: &Group, p: &MicroParams, o: &MasterOptions, r: &MasterResult) -> Result<(), OutputError> {
-    g.write_f64("t", &r.t)?;
-    g.write_c64("a", &r.a)?;
-    g.write_c64("b", &r.b)?;
-    g.write_c64("c", &r.c)?;
-    g.write_f64("n_a", &r.n_a)?;
-    g.write_f64("n_b", &r.n_b)?;
-    g.write_f64("n_c", &r.n_c)?;
-    g.write_f64("energy_b", &r.energy_b)?;
-    g.write_f64("power_b", &r.power_b)?;
-    g.write_f64("ergotropy_b", &r.ergotropy_b)?;
-    g.write_f64("entropy_b", &r.entropy_b)?;
-    g.write_f64("purity_b", &r.purity_b)?;
+    write_series(g, &r.series)?;
     g.write_f64("trace", &r.trace)?;
     let top = ndarray::Array2::from_shape_fn((r.top_level.len(), 3), |(k, m)| r.top_level[k][m]);
     g.write_f64_2d("top_level", &top)?;
@@ -136,17 +157,7 @@ fn write_master(g: &Group, p: &MicroParams, o: &MasterOptions, r: &MasterResult)
         let n = all.len() / (d * d);
         g.write_c64_3d("rho", ndarray::ArrayView3::from_shape((n, d, d), all).expect("n×d×d states"))?;
     }
-    g.attr_i64_slice("cutoffs", &p.cutoffs.map(|n| n as i64))?;
-    g.attr_f64_slice("delta", &p.delta)?;
-    g.attr_f64("drive", p.drive)?;
-    g.attr_f64_slice("kappa", &p.kappa)?;
-    g.attr_f64("gamma", p.gamma)?;
-    g.attr_c64("p_a", p.p_a)?;
-    g.attr_c64("p_b", p.p_b)?;
-    g.attr_c64("p_ca", p.p_ca)?;
-    g.attr_c64("p_cb", p.p_cb)?;
-    g.attr_f64_slice("n_th", &p.n_th)?;
-    g.attr_f64_slice("n_th_shared", &p.n_th_shared)?;
+    write_micro_params(g, p)?;
     g.attr_str("method", o.method.name())?;
     g.attr_f64("rtol", o.rtol)?;
     g.attr_f64("atol", o.atol)?;
@@ -166,14 +177,15 @@ fn summarize_master(out: &mut String, p: &MicroParams, r: &MasterResult) {
         "master equation: cutoffs {:?} (d = {d}), {} , {} steps ({} rejected), {} evaluations of L, {:.2} s",
         p.cutoffs, r.backend, r.stats.steps, r.stats.rejected, r.stats.rhs_evals, r.stats.wall_time_s
     );
-    if let (Some(&t), Some(&e), Some(&w)) = (r.t.last(), r.energy_b.last(), r.ergotropy_b.last()) {
+    let s = &r.series;
+    if let (Some(&t), Some(&e), Some(&w)) = (s.t.last(), s.energy_b.last(), s.ergotropy_b.last()) {
         let _ = writeln!(out, "  at t = {t}: E_B = <b^dag b> = {e:.6e}, ergotropy_b = {w:.6e}");
     }
     for w in &r.warnings {
         let _ = writeln!(out, "  warning: {w}");
     }
     if r.interrupted {
-        let _ = writeln!(out, "  interrupted after {} of the save times; the file holds those", r.t.len());
+        let _ = writeln!(out, "  interrupted after {} of the save times; the file holds those", s.len());
     }
 }
 

@@ -7,7 +7,7 @@ use crate::liouvillian::kernel::{Kernel, Layout};
 use crate::liouvillian::superop::{self, SuperOperator};
 use crate::liouvillian::{heisenberg, Generator, Liouvillian};
 use crate::model::MicroParams;
-use crate::observables::{self, states, ModeMetrics};
+use crate::observables::{self, series::Series, states, ModeMetrics};
 use crate::space::Operator;
 use num_complex::Complex64 as C64;
 use std::ops::ControlFlow;
@@ -31,20 +31,8 @@ pub struct MasterOptions {
 /// Time series of observables, one entry per save time (PHYSICS.md §6).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct MasterResult {
-    pub t: Vec<f64>,
-    pub a: Vec<C64>,
-    pub b: Vec<C64>,
-    pub c: Vec<C64>,
-    pub n_a: Vec<f64>,
-    pub n_b: Vec<f64>,
-    pub n_c: Vec<f64>,
-    /// E_B = ⟨b†b⟩ (units of ħω_b).
-    pub energy_b: Vec<f64>,
-    /// dE_B/dt = Tr(b†b 𝓛ρ), evaluated as ⟨𝓛†(b†b)⟩.
-    pub power_b: Vec<f64>,
-    pub ergotropy_b: Vec<f64>,
-    pub entropy_b: Vec<f64>,
-    pub purity_b: Vec<f64>,
+    /// ⟨a⟩, ⟨b⟩, ⟨c⟩, occupations, E_B, P_B (as ⟨𝓛†(b†b)⟩), battery metrics.
+    pub series: Series,
     pub trace: Vec<f64>,
     /// Population of each mode's highest Fock level, per save.
     pub top_level: Vec<[f64; 3]>,
@@ -238,22 +226,14 @@ pub fn solve(
     }
     let stats = integrator.integrate(&rhs, times.first().copied().unwrap_or(0.0), &mut y, times, |_, t, state| {
         let at = |i: usize, k: usize| layout.get(state, i, k);
-        res.t.push(t);
-        let [a, b, c] = [ops[0].expect_with(at), ops[1].expect_with(at), ops[2].expect_with(at)];
-        res.a.push(a);
-        res.b.push(b);
-        res.c.push(c);
-        res.n_a.push(numbers[0].expect_with(at).re);
-        let n_b = numbers[1].expect_with(at).re;
-        res.n_b.push(n_b);
-        res.energy_b.push(n_b);
-        res.n_c.push(numbers[2].expect_with(at).re);
-        res.power_b.push(power_op.expect_with(at).re);
         observables::reduced_state_with(dims, 1, at, &mut rho_b);
-        let m = ModeMetrics::compute(&rho_b, dims[1]);
-        res.ergotropy_b.push(m.ergotropy);
-        res.entropy_b.push(m.entropy);
-        res.purity_b.push(m.purity);
+        res.series.push(
+            t,
+            [ops[0].expect_with(at), ops[1].expect_with(at), ops[2].expect_with(at)],
+            [numbers[0].expect_with(at).re, numbers[1].expect_with(at).re, numbers[2].expect_with(at).re],
+            power_op.expect_with(at).re,
+            ModeMetrics::compute(&rho_b, dims[1]),
+        );
         res.trace.push((0..d).map(|i| at(i, i).re).sum());
         res.top_level.push(observables::top_level_population_with(dims, |i| at(i, i).re));
         if let Some(all) = rho_all.as_mut() {
@@ -267,7 +247,7 @@ pub fn solve(
             ControlFlow::Continue(())
         }
     })?;
-    res.interrupted = res.t.len() < times.len();
+    res.interrupted = res.series.len() < times.len();
     res.stats = stats;
     if opts.save_state != SaveState::None {
         let mut last = vec![C64::new(0.0, 0.0); d * d];

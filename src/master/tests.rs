@@ -26,24 +26,24 @@ fn vacuum_start_matches_exact_means_at_8_8_4() {
     let exact = moments::means(&p, [C64::new(0.0, 0.0); 3], &times);
     for method in [Method::Dopri5, Method::Dop853] {
         let r = run(&p, &times, &opts(method, LiouvillianKind::Kernel, SaveState::None));
-        assert_eq!(r.t.len(), times.len());
+        assert_eq!(r.series.t.len(), times.len());
         for k in 0..times.len() {
             // Tolerance 1e-6 absolute (acceptance); truncation at these cutoffs
             // is ~1e-12 because the state stays a weak coherent state (|b|² ~ 1e-2).
-            assert!((r.a[k] - exact[k][0]).norm() < 1e-6, "{method:?} t={} a", times[k]);
-            assert!((r.b[k] - exact[k][1]).norm() < 1e-6, "{method:?} t={} b", times[k]);
-            assert!((r.c[k] - exact[k][2]).norm() < 1e-6, "{method:?} t={} c", times[k]);
+            assert!((r.series.a[k] - exact[k][0]).norm() < 1e-6, "{method:?} t={} a", times[k]);
+            assert!((r.series.b[k] - exact[k][1]).norm() < 1e-6, "{method:?} t={} b", times[k]);
+            assert!((r.series.c[k] - exact[k][2]).norm() < 1e-6, "{method:?} t={} c", times[k]);
             // Coherent state: ⟨b†b⟩ = |⟨b⟩|².
-            assert!((r.n_b[k] - r.b[k].norm_sqr()).abs() < 1e-7, "{method:?} t={}", times[k]);
+            assert!((r.series.n_b[k] - r.series.b[k].norm_sqr()).abs() < 1e-7, "{method:?} t={}", times[k]);
             // Power against the exact means: d|b|²/dt = 2 Re(b* db/dt), db/dt = (−Mx + f)_b.
             let (m, f) = moments::drift(&p);
             let x = exact[k];
             let db = f[1] - (0..3).map(|j| m[1][j] * x[j]).sum::<C64>();
             let want = 2.0 * (x[1].conj() * db).re;
-            assert!((r.power_b[k] - want).abs() < 1e-6, "{method:?} t={}", times[k]);
+            assert!((r.series.power_b[k] - want).abs() < 1e-6, "{method:?} t={}", times[k]);
             // Ergotropy of a coherent state is its energy; entropy 0, purity 1.
-            assert!((r.ergotropy_b[k] - r.energy_b[k]).abs() < 1e-7);
-            assert!((r.purity_b[k] - 1.0).abs() < 1e-6);
+            assert!((r.series.ergotropy_b[k] - r.series.energy_b[k]).abs() < 1e-7);
+            assert!((r.series.purity_b[k] - 1.0).abs() < 1e-6);
         }
         assert!(r.warnings.is_empty(), "{:?}", r.warnings);
         assert!(r.stats.steps > 0 && r.stats.rhs_evals > r.stats.steps);
@@ -101,7 +101,7 @@ fn stop_flag_ends_the_run_with_results_so_far() {
     })
     .unwrap();
     assert!(r.interrupted);
-    assert_eq!(r.t.len(), 4);
+    assert_eq!(r.series.t.len(), 4);
 }
 
 #[test]

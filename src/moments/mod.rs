@@ -48,3 +48,73 @@ pub fn means(p: &MicroParams, x0: [C64; 3], times: &[f64]) -> Vec<[C64; 3]> {
         })
         .collect()
 }
+
+/// Noise matrix Q of the normal-ordered fluctuations: every gain-type jump
+/// √r L† (the thermal partner of a decay √r' L, L = Σ u_j x_j) adds
+/// Q_mn += r·u_m·conj(u_n). Decay-type jumps add none.
+pub fn noise(p: &MicroParams) -> CMat<3> {
+    let mut q = linalg::zeros::<3>();
+    let z = C64::new(0.0, 0.0);
+    let one = C64::new(1.0, 0.0);
+    let baths: [(f64, [C64; 3]); 5] = [
+        (p.kappa[0] * p.n_th[0], [one, z, z]),
+        (p.kappa[1] * p.n_th[1], [z, one, z]),
+        (p.kappa[2] * p.n_th[2], [z, z, one]),
+        (p.gamma * p.n_th_shared[0], [p.p_a, z, p.p_ca]),
+        (p.gamma * p.n_th_shared[1], [z, p.p_b, p.p_cb]),
+    ];
+    for (r, u) in baths {
+        for m in 0..3 {
+            for n in 0..3 {
+                q[m][n] += r * u[m] * u[n].conj();
+            }
+        }
+    }
+    q
+}
+
+/// Normal-ordered fluctuations N_mn = ⟨x_m† x_n⟩ − ⟨x_m⟩*⟨x_n⟩ at each time
+/// from N(t0) = n0. They obey exactly (derivation in docs/moments.md)
+///
+///   dN/dt = −M* N − N Mᵀ + Q,
+///
+/// independent of the drive, solved here through the exponential of the
+/// augmented 10×10 generator of the row-major vec(N).
+pub fn fluctuations(p: &MicroParams, n0: CMat<3>, times: &[f64]) -> Vec<CMat<3>> {
+    let (m, _) = drift(p);
+    let q = noise(p);
+    let t0 = times.first().copied().unwrap_or(0.0);
+    // Row-major vec: vec(A N B)[3i+j] = Σ A_ik N_kl B_lj, so
+    // −M* N − N Mᵀ ↦ −(M* ⊗ I + I ⊗ M).
+    let mut gen = linalg::zeros::<10>();
+    for i in 0..3 {
+        for j in 0..3 {
+            let row = 3 * i + j;
+            for k in 0..3 {
+                gen[row][3 * k + j] -= m[i][k].conj();
+                gen[row][3 * i + k] -= m[j][k];
+            }
+            gen[row][9] = q[i][j];
+        }
+    }
+    times
+        .iter()
+        .map(|&t| {
+            let e = linalg::expm(&linalg::scale(&gen, C64::new(t - t0, 0.0)));
+            let mut n = linalg::zeros::<3>();
+            for i in 0..3 {
+                for j in 0..3 {
+                    let row = 3 * i + j;
+                    let mut v = e[row][9];
+                    for k in 0..3 {
+                        for l in 0..3 {
+                            v += e[row][3 * k + l] * n0[k][l];
+                        }
+                    }
+                    n[i][j] = v;
+                }
+            }
+            n
+        })
+        .collect()
+}

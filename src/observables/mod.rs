@@ -25,6 +25,7 @@
 
 pub mod dense;
 pub mod metrics;
+pub mod series;
 pub mod states;
 
 #[cfg(test)]
