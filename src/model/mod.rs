@@ -7,6 +7,7 @@
 //! The reduced (adiabatically eliminated) model is normalised to the coupling
 //! rate g: time is τ = g t, and γ_a, γ_b, δ_ra, δ_rb, E_r are in units of g.
 
+pub mod map;
 mod micro;
 mod reduced;
 
