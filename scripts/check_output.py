@@ -25,6 +25,9 @@ for line in doc.read_text().splitlines():
     t = re.match(r"^With `([a-z_]+)`", line)
     if t:
         tag = t.group(1)
+    t = re.match(r"^With .*\(`([a-z_]+)`\)", line)
+    if t:
+        tag = t.group(1)
     m = re.match(r"^\| `(/[^`]*)` \| (dataset|attribute) \| ([a-z0-9]+) \|", line)
     if m:
         rows.append(m.groups() + (tag,))

@@ -9,6 +9,8 @@ Examples:
   qbsim run configs/paper/fig3a.toml --set reduced.delta_r=0.4 --set time.t_end=40
   qbsim phase configs/paper/fig6.toml -o fig6.h5
   qbsim run configs/master/bench.toml --set 'model.cutoffs=[8,8,4]'
+  qbsim validate configs/validation/near_ep.toml
+  qbsim map configs/validation/near_boundary.toml
 
 Rates are Lindblad rates; reduced-model quantities are in units of the coupling g
 (time tau = g t). Output is HDF5 (see docs/output.md); read it with h5py.";
@@ -37,6 +39,28 @@ pub enum Command {
     /// Phase diagram over (delta_r, alpha), exceptional points, critical times.
     #[command(after_help = EXAMPLES)]
     Phase(Common),
+    /// Is the reduced model valid here? Realize the reduced point at increasing
+    /// elimination ratios and compare master equation, exact moments and reduced model.
+    #[command(after_help = EXAMPLES)]
+    Validate {
+        #[command(flatten)]
+        common: Common,
+        /// Elimination ratios r = |M_cc|/max(|M_aa|,|M_bb|) (default 10,31.6,100,316,1000).
+        #[arg(long, value_delimiter = ',', value_name = "R1,R2,...")]
+        ratios: Option<Vec<f64>>,
+    },
+    /// Print the microscopic <-> reduced parameter map of a config, both directions.
+    #[command(after_help = EXAMPLES)]
+    Map {
+        /// TOML config file ([model] and/or [reduced]).
+        config: PathBuf,
+        /// Override a config key (repeatable).
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<String>,
+        /// Elimination ratios for the reduced -> microscopic direction.
+        #[arg(long, value_delimiter = ',', value_name = "R1,R2,...")]
+        ratios: Option<Vec<f64>>,
+    },
 }
 
 #[derive(Debug, Args)]

@@ -17,3 +17,4 @@ pub mod run;
 pub mod space;
 pub mod integrate;
 pub mod observables;
+pub mod validate;

@@ -24,19 +24,32 @@ fn main() -> ExitCode {
         }
         eprintln!("\ninterrupt: stopping at the next save time (Ctrl-C again to abort)");
     });
-    let (common, job): (_, fn(&_, &_, &_) -> _) = match &cli.command {
-        Command::Run(c) => (c, run::run),
-        Command::Phase(c) => (c, run::phase),
+    let (config, set) = match &cli.command {
+        Command::Run(c) | Command::Phase(c) | Command::Validate { common: c, .. } => (&c.config, &c.set),
+        Command::Map { config, set, .. } => (config, set),
     };
-    let cfg = match qbsim::config::load(&common.config, &common.set) {
+    let cfg = match qbsim::config::load(config, set) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("error: {e}");
             return ExitCode::from(2);
         }
     };
-    let out = run::output_path(common.output.as_deref(), &cfg);
-    match job(&cfg, &out, &prov) {
+    let result = match &cli.command {
+        Command::Run(c) => run::run(&cfg, &run::output_path(c.output.as_deref(), &cfg), &prov),
+        Command::Phase(c) => run::phase(&cfg, &run::output_path(c.output.as_deref(), &cfg), &prov),
+        Command::Validate { common, ratios } => {
+            run::validate(&cfg, &run::output_path(common.output.as_deref(), &cfg), &prov, ratios.as_deref())
+        }
+        Command::Map { ratios, .. } => match run::map_table(&cfg, ratios.as_deref()) {
+            Ok(text) => {
+                print!("{text}");
+                return ExitCode::SUCCESS;
+            }
+            Err(e) => Err(e),
+        },
+    };
+    match result {
         Ok(report) => {
             print!("{}", report.text);
             if report.interrupted {
@@ -48,7 +61,7 @@ fn main() -> ExitCode {
         Err(e) => {
             eprintln!("error: {e}");
             ExitCode::from(match e {
-                run::RunError::Config(_) => 2,
+                run::RunError::Config(_) | run::RunError::Map(_) => 2,
                 _ => 1,
             })
         }

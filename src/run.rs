@@ -2,9 +2,12 @@
 //! file, plus a short human summary. No physics here and no argument parsing:
 //! this is the glue between [`crate::config`], the engines and [`crate::output`].
 
-use crate::config::{Config, ConfigError, PhaseSpec, TimeGrid};
+use crate::config::{Config, ConfigError, Engine, PhaseSpec, TimeGrid};
 use crate::master::{self, MasterError, MasterOptions, MasterResult};
+use crate::model::map::{self, MapError, ReducedMap};
 use crate::model::{MicroParams, ReducedParams};
+use crate::moments;
+use crate::validate::{ValidateError, ValidationSpec, Verdict};
 use crate::observables::series::Series;
 use crate::output::{self, Group, OutputError, OutputFile};
 use crate::reduced::phase_diagram::PhaseDiagram;
@@ -24,6 +27,8 @@ pub enum RunError {
     Output(#[from] OutputError),
     #[error("{0}")]
     Master(#[from] MasterError),
+    #[error("{0}")]
+    Map(#[from] MapError),
 }
 
 /// How a run is invoked: provenance and interaction.
@@ -68,11 +73,21 @@ pub fn run(cfg: &Config, out: &Path, prov: &Provenance) -> Result<Report, RunErr
     if let Some(ph) = &cfg.phase {
         check_markers(cfg, ph)?;
     }
-    let master_opts = cfg.model.as_ref().map(|p| {
-        let o = master_options(cfg);
-        master::check_resources(p, &o, time.n_save).map(|_| o)
-    });
-    let master_opts = master_opts.transpose()?;
+    let engines = &cfg.solver.engines;
+    let master_opts = match (&cfg.model, engines.contains(&Engine::Master)) {
+        (Some(p), true) => {
+            let o = master_options(cfg);
+            master::check_resources(p, &o, time.n_save)?;
+            Some(o)
+        }
+        _ => None,
+    };
+    // The reduced point of a [model] config, refused (no coupling, detuned
+    // mediator) before any file is touched.
+    let mapped = match (&cfg.model, engines.contains(&Engine::Reduced)) {
+        (Some(p), true) => Some(map::to_reduced(p)?),
+        _ => None,
+    };
     let file = OutputFile::create(out)?;
     write_provenance(&file.root(), cfg, prov)?;
     let mut text = String::new();
@@ -80,7 +95,7 @@ pub fn run(cfg: &Config, out: &Path, prov: &Provenance) -> Result<Report, RunErr
     if let Some(params) = cfg.reduced {
         let model = ReducedModel::new(params);
         let traj = model.trajectory(&time.times(), &[C64::new(0.0, 0.0); 2]);
-        write_reduced(&file.group("reduced")?, &model, &traj)?;
+        write_reduced(&file.group("reduced")?, &model, &traj, &traj.tau)?;
         summarize_reduced(&mut text, &model, &traj);
     }
     if let (Some(p), Some(opts)) = (&cfg.model, &master_opts) {
@@ -92,6 +107,35 @@ pub fn run(cfg: &Config, out: &Path, prov: &Provenance) -> Result<Report, RunErr
         summarize_master(&mut text, p, &res);
         interrupted |= res.interrupted;
     }
+    if let (Some(p), true) = (&cfg.model, engines.contains(&Engine::Moments)) {
+        let s = moments::solve(p, &cfg.initial, &time.times());
+        let g = file.group("moments")?;
+        write_series(&g, &s)?;
+        write_micro_params(&g, p)?;
+        g.attr_u8("gaussian", u8::from(moments::is_gaussian(&cfg.initial)))?;
+        if let (Some(&t), Some(&e)) = (s.t.last(), s.energy_b.last()) {
+            let _ = writeln!(text, "moments (exact): at t = {t}: E_B = {e:.6e}");
+        }
+    }
+    if let Some(m) = &mapped {
+        let model = ReducedModel::new(m.reduced);
+        let times = time.times();
+        let tau: Vec<f64> = times.iter().map(|t| m.g * t).collect();
+        let mut traj = model.trajectory(&tau, &[C64::new(0.0, 0.0); 2]);
+        // Back to the microscopic gauge and time unit: b = e^{−iφ} b_red, d/dt = g d/dτ.
+        let phase = C64::from_polar(1.0, -m.gauge_phase);
+        traj.b.iter_mut().for_each(|b| *b *= phase);
+        traj.power_b.iter_mut().for_each(|pw| *pw *= m.g);
+        let g = file.group("reduced")?;
+        write_reduced(&g, &model, &traj, &times)?;
+        write_map(&file.group("map")?, m)?;
+        summarize_reduced(&mut text, &model, &traj);
+        let _ = writeln!(
+            text,
+            "  from [model]: g = {:.6e} (time unit 1/g), elimination ratio r = {:.3e}",
+            m.g, m.ratio
+        );
+    }
     if let Some(ph) = &cfg.phase {
         let pd = PhaseDiagram::compute(ph.grid.clone());
         write_phase(&file.group("phase")?, &pd, ph, cfg.time)?;
@@ -101,6 +145,19 @@ pub fn run(cfg: &Config, out: &Path, prov: &Provenance) -> Result<Report, RunErr
     let output = file.finish()?;
     let _ = writeln!(text, "wrote {}", output.display());
     Ok(Report { text, output, interrupted })
+}
+
+/// The forward map as attributes of `/map`.
+fn write_map(g: &Group, m: &ReducedMap) -> Result<(), OutputError> {
+    g.attr_f64("g", m.g)?;
+    g.attr_f64("time_unit", 1.0 / m.g)?;
+    g.attr_f64("gamma_eff", m.gamma_eff)?;
+    g.attr_c64("mu_a", m.mu_a)?;
+    g.attr_c64("mu_b", m.mu_b)?;
+    g.attr_f64("gauge_phase", m.gauge_phase)?;
+    g.attr_f64("ratio", m.ratio)?;
+    write_params(g, &m.reduced)?;
+    g.attr_u8("realizable", u8::from(m.reduced.realizability().is_realizable()))
 }
 
 fn master_options(cfg: &Config) -> MasterOptions {
@@ -219,9 +276,10 @@ fn write_provenance(root: &Group, cfg: &Config, prov: &Provenance) -> Result<(),
     root.attr_u8("interrupted", 0)
 }
 
-fn write_reduced(g: &Group, m: &ReducedModel, tr: &Trajectory) -> Result<(), OutputError> {
+/// `/reduced`; `t` is in the config's time unit (= τ for a `[reduced]` config).
+fn write_reduced(g: &Group, m: &ReducedModel, tr: &Trajectory, t: &[f64]) -> Result<(), OutputError> {
     let p = &m.params;
-    g.write_f64("t", &tr.tau)?;
+    g.write_f64("t", t)?;
     g.write_f64("tau", &tr.tau)?;
     g.write_c64("a", &tr.a)?;
     g.write_c64("b", &tr.b)?;
@@ -383,4 +441,154 @@ fn summarize_phase(out: &mut String, pd: &PhaseDiagram) {
         }
         let _ = writeln!(out, "  (NaN exact: E_max never reached; Eq. 33 holds only deep in the broken phase)");
     }
+}
+
+/// `qbsim validate`: the reduced point of `[reduced]` (or the one `[model]`
+/// maps to) realized at increasing elimination ratios, three engines each.
+pub fn validate(cfg: &Config, out: &Path, prov: &Provenance, ratios: Option<&[f64]>) -> Result<Report, RunError> {
+    let time = cfg.require_time("`qbsim validate` needs t_end and n_save (reduced time)")?;
+    let (point, tau, cutoffs) = match (&cfg.reduced, &cfg.model) {
+        (Some(r), _) => (*r, time.times(), [5, 5, 3]),
+        (None, Some(p)) => {
+            let m = map::to_reduced(p)?;
+            (m.reduced, time.times().iter().map(|t| t * m.g).collect(), p.cutoffs)
+        }
+        (None, None) => {
+            return Err(cfg.require_reduced("`qbsim validate` needs a reduced point ([reduced]) or [model]").unwrap_err().into())
+        }
+    };
+    let ratios = ratios.map_or(crate::validate::DEFAULT_RATIOS.to_vec(), <[f64]>::to_vec);
+    if let Some(&bad) = ratios.iter().find(|r| !(r.is_finite() && **r > 0.0)) {
+        return Err(MapError::BadRatio(bad).into());
+    }
+    let spec = ValidationSpec {
+        point,
+        ratios,
+        tau,
+        cutoffs,
+        method: cfg.solver.method,
+        rtol: cfg.solver.rtol,
+        atol: cfg.solver.atol,
+    };
+    let file = OutputFile::create(out)?;
+    write_provenance(&file.root(), cfg, prov)?;
+    let bar = crate::progress::Bar::new(spec.ratios.len() as f64, prov.quiet);
+    let verdict = crate::validate::validate(&spec, &prov.stop, &mut |k| bar.set(k as f64)).map_err(|e| match e {
+        ValidateError::Master(m) => RunError::Master(m),
+        ValidateError::Map(m) => RunError::Map(m),
+    })?;
+    bar.finish();
+    let g = file.group("validation")?;
+    write_params(&g, &point)?;
+    let mut text = String::new();
+    let _ = writeln!(
+        text,
+        "validation of the reduced point gamma_a = {}, gamma_b = {}, delta_ra = {}, delta_rb = {}",
+        point.gamma_a, point.gamma_b, point.delta_ra, point.delta_rb
+    );
+    match &verdict {
+        Verdict::Unrealizable { product, nearest, explanation } => {
+            g.attr_u8("realizable", 0)?;
+            g.attr_f64("gamma_product", *product)?;
+            g.attr_f64("nearest_gamma_a", nearest.0)?;
+            g.attr_f64("nearest_gamma_b", nearest.1)?;
+            g.attr_str("verdict", explanation)?;
+            let _ = writeln!(text, "  {explanation}");
+        }
+        Verdict::Validated { runs, slope } => {
+            g.attr_u8("realizable", 1)?;
+            g.attr_f64("slope", *slope)?;
+            let ratio: Vec<f64> = runs.iter().map(|r| r.ratio).collect();
+            g.write_f64("ratio", &ratio)?;
+            g.write_f64("err_master_moments", &runs.iter().map(|r| r.err_master_moments).collect::<Vec<_>>())?;
+            g.write_f64("err_moments_reduced", &runs.iter().map(|r| r.err_moments_reduced).collect::<Vec<_>>())?;
+            g.write_f64("gamma", &runs.iter().map(|r| r.params.gamma).collect::<Vec<_>>())?;
+            let kappa = ndarray::Array2::from_shape_fn((runs.len(), 3), |(k, j)| runs[k].params.kappa[j]);
+            g.write_f64_2d("kappa", &kappa)?;
+            g.write_f64("top_level", &runs.iter().map(|r| r.top_level).collect::<Vec<_>>())?;
+            let traces = g.group("traces")?;
+            traces.write_f64("tau", &spec.tau)?;
+            let n = spec.tau.len();
+            for (name, pick) in [
+                ("energy_master", 0usize),
+                ("energy_moments", 1),
+                ("energy_reduced", 2),
+            ] {
+                let arr = ndarray::Array2::from_shape_fn((runs.len(), n), |(k, j)| {
+                    let r = &runs[k];
+                    [&r.e_master, &r.e_moments, &r.e_reduced][pick].get(j).copied().unwrap_or(f64::NAN)
+                });
+                traces.write_f64_2d(name, &arr)?;
+            }
+            let verdict = format!(
+                "realizable; the reduction error falls like r^{slope:.3} (expected -1): the reduced model is \
+                 accurate to {:.1e} of max E_B at r = {:.3e}",
+                runs.last().map_or(f64::NAN, |r| r.err_moments_reduced),
+                runs.last().map_or(f64::NAN, |r| r.ratio)
+            );
+            g.attr_str("verdict", &verdict)?;
+            let _ = writeln!(text, "  {:>10} {:>20} {:>20} {:>8}", "ratio r", "max|master-moments|", "max|moments-reduced|", "steps");
+            let _ = writeln!(text, "  {:>10} {:>20} {:>20} {:>8}", "", "(units of E_r^2)", "(rel. to max E_B)", "");
+            for r in runs {
+                let _ = writeln!(
+                    text,
+                    "  {:>10.4e} {:>20.3e} {:>20.3e} {:>8}",
+                    r.ratio, r.err_master_moments, r.err_moments_reduced, r.steps
+                );
+            }
+            let _ = writeln!(text, "  fitted log-log slope of the reduction error: {slope:.3} (expected -1)");
+            let _ = writeln!(text, "  {verdict}");
+        }
+    }
+    let output = file.finish()?;
+    let _ = writeln!(text, "wrote {}", output.display());
+    Ok(Report { text, output, interrupted: false })
+}
+
+/// `qbsim map`: both directions of the parameter map as a table.
+pub fn map_table(cfg: &Config, ratios: Option<&[f64]>) -> Result<String, RunError> {
+    let mut text = String::new();
+    if let Some(p) = &cfg.model {
+        let m = map::to_reduced(p)?;
+        let r = m.reduced;
+        let _ = writeln!(text, "microscopic -> reduced (adiabatic elimination of c):");
+        for (k, v) in [
+            ("Gamma_eff", format!("{:.9e}", m.gamma_eff)),
+            ("mu_a", format!("{}", m.mu_a)),
+            ("mu_b", format!("{}", m.mu_b)),
+            ("g (coupling rate)", format!("{:.9e}", m.g)),
+            ("time unit 1/g", format!("{:.9e}", 1.0 / m.g)),
+            ("gauge phase", format!("{:.9}", m.gauge_phase)),
+            ("gamma_a", format!("{:.9}", r.gamma_a)),
+            ("gamma_b", format!("{:.9}", r.gamma_b)),
+            ("delta_ra", format!("{:.9}", r.delta_ra)),
+            ("delta_rb", format!("{:.9}", r.delta_rb)),
+            ("E_r", format!("{:.9e}", r.drive_r)),
+            ("elimination ratio r", format!("{:.6e}", m.ratio)),
+            ("realizable", r.realizability().explain()),
+        ] {
+            let _ = writeln!(text, "  {k:<22} {v}");
+        }
+    }
+    if let Some(r) = &cfg.reduced {
+        let _ = writeln!(text, "reduced -> microscopic (PHYSICS.md §5 family, time unit 1/g, g = 1):");
+        let ratios = ratios.map_or(vec![10.0, 100.0, 1000.0], <[f64]>::to_vec);
+        let _ = writeln!(
+            text,
+            "  {:>10} {:>12} {:>12} {:>12} {:>12} {:>12} {:>12} {:>12}",
+            "r", "Gamma", "kappa_a", "kappa_b", "kappa_c", "p_a", "p_b", "p_ca=p_cb*.."
+        );
+        for ratio in ratios {
+            let p = map::from_reduced(r, ratio, [1, 1, 1])?;
+            let _ = writeln!(
+                text,
+                "  {:>10.3e} {:>12.6} {:>12.6} {:>12.6} {:>12.6} {:>12.6} {:>12.6} {:>6.4}/{:<6.4}",
+                ratio, p.gamma, p.kappa[0], p.kappa[1], p.kappa[2], p.p_a.re, p.p_b.re, p.p_ca.re, p.p_cb.re
+            );
+        }
+    }
+    if cfg.model.is_none() && cfg.reduced.is_none() {
+        cfg.require_reduced("`qbsim map` needs [model] or [reduced]")?;
+    }
+    Ok(text)
 }

@@ -164,3 +164,46 @@ fn bad_model_input_is_refused_naming_the_key() {
         assert!(!d.join("m.h5").exists(), "case {k} wrote a file");
     }
 }
+
+#[test]
+fn engines_side_by_side_write_master_moments_reduced_and_map() {
+    let d = scratch("side");
+    let cfg = "[model]\ncutoffs = [5, 5, 3]\ndelta = [0.05, -0.05, 0.0]\ndrive = 0.02\nkappa = [0.1, 0.1, 20.0]\ngamma = 10.0\np_a = [0.8, 0.6]\n\n[time]\nt_end = 5.0\nn_save = 21\n\n[solver]\nengines = [\"master\", \"moments\", \"reduced\"]\n";
+    fs::write(d.join("s.toml"), cfg).unwrap();
+    let out = qbsim(&["run", "s.toml", "-o", "s.h5", "-q"], &d);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    h5py_check(&d.join("s.h5"), &["/", "/master", "/moments", "/reduced", "/map"]);
+}
+
+#[test]
+fn validate_reports_an_unrealizable_point_without_running() {
+    let d = scratch("validate");
+    let cfg = repo().join("configs/validation/fig3d_broken.toml");
+    let out = qbsim(&["validate", cfg.to_str().unwrap(), "-o", "v.h5"], &d);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("not realizable") && stdout.contains("gamma_a = 1.000000"), "{stdout}");
+    h5py_check(&d.join("v.h5"), &["/", "/validation", "+unrealizable"]);
+}
+
+#[test]
+fn validate_writes_the_convergence_table() {
+    let d = scratch("validate2");
+    let cfg = repo().join("configs/validation/near_boundary.toml");
+    let out = qbsim(&["validate", cfg.to_str().unwrap(), "-o", "v.h5", "-q", "--ratios", "10,100", "--set", "time.n_save=31"], &d);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("slope"));
+    h5py_check(&d.join("v.h5"), &["/", "/validation", "/validation/traces", "+realizable"]);
+}
+
+#[test]
+fn map_prints_both_directions_and_refuses_zero_coupling() {
+    let d = scratch("map");
+    fs::write(d.join("m.toml"), "[model]\ncutoffs = [2, 2, 2]\ndrive = 0.1\nkappa = [0.1, 0.1, 2.0]\ngamma = 1.0\n\n[reduced]\ngamma_a = 0.6\ngamma_b = 2.0\ndelta_r = 0.3\n").unwrap();
+    let out = qbsim(&["map", "m.toml"], &d);
+    let s = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success() && s.contains("microscopic -> reduced") && s.contains("reduced -> microscopic"), "{s}");
+    let out = qbsim(&["map", "m.toml", "--set", "model.p_cb=0"], &d);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no effective coupling"));
+}

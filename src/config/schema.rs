@@ -301,16 +301,20 @@ pub(super) fn validate(raw: RawConfig, effective_text: String, err: MkErr) -> Re
     let model = raw.model.map(|m| validate_model(m, err)).transpose()?;
     let initial = validate_initial(raw.initial.unwrap_or_default(), model.as_ref(), err)?;
     let solver = validate_solver(raw.solver.unwrap_or_default(), model.is_some(), err)?;
-    if model.is_some() {
-        if let Some(e) = solver.engines.iter().find(|e| **e != Engine::Master) {
+    if model.is_none() {
+        if let Some(e) = solver.engines.iter().find(|e| **e != Engine::Reduced) {
             return Err(err(
                 "solver.engines",
-                format!(
-                    "engine \"{}\" on a [model] config is not available in this version of qbsim (only \"master\" is)",
-                    e.name()
-                ),
+                format!("engine \"{}\" needs a [model] section (the three-mode parameters)", e.name()),
             ));
         }
+    } else if reduced.is_some() && solver.engines.contains(&Engine::Reduced) {
+        return Err(err(
+            "solver.engines",
+            "\"reduced\" on a [model] config derives the reduced point from [model]; remove the [reduced] section \
+             (or the \"reduced\" engine)"
+                .into(),
+        ));
     }
     let output = raw.output.unwrap_or_default();
     let output_path = match output.path {

@@ -25,6 +25,8 @@ use std::ops::Range;
 /// (Measured: 8 beats 16 and 32, and column blocking of 256 or 512 did not pay
 /// at d = 864 or 2400 on this machine.)
 const ROWS_PER_TASK: usize = 8;
+/// Matrices with fewer entries are processed on the calling thread.
+const SERIAL_BELOW: usize = 1 << 16;
 
 #[derive(Debug, Clone)]
 pub struct Kernel {
@@ -197,7 +199,9 @@ impl Kernel {
             }
         };
         let chunks = d.div_ceil(ROWS_PER_TASK);
-        if d * d < 4096 {
+        // Below ~64k entries a whole application takes microseconds: threads
+        // would cost more than they save.
+        if d * d < SERIAL_BELOW {
             (0..chunks).for_each(rows);
         } else {
             (0..chunks).into_par_iter().for_each(rows);
@@ -489,7 +493,7 @@ fn mirror_upper_to_lower(out: &mut [C64], d: usize) {
             }
         }
     };
-    if d * d < 4096 {
+    if d * d < SERIAL_BELOW {
         (0..tiles).for_each(work);
     } else {
         (0..tiles).into_par_iter().for_each(work);
