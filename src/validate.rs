@@ -88,7 +88,7 @@ pub fn validate(spec: &ValidationSpec, stop: &AtomicBool, progress: &mut dyn FnM
             product: real.product,
             nearest,
             explanation: format!(
-                "{} The nearest realizable point at the same delta_r and alpha = {:.6} is gamma_a = {:.6}, \
+                "{}. The nearest realizable point at the same delta_r and alpha = {:.6} is gamma_a = {:.6}, \
                  gamma_b = {:.6} (gamma_a*gamma_b = 1, reached only when every local loss vanishes). Nothing was run.",
                 real.explain(),
                 r.alpha(),

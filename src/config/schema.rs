@@ -472,7 +472,7 @@ fn validate_reduced(r: RawReduced, err: MkErr) -> Result<ReducedParams, ConfigEr
     let (delta_ra, delta_rb) = match (r.delta_r, r.delta_ra, r.delta_rb) {
         (Some(d), None, None) => {
             let d = finite(d, "reduced.delta_r", err)?;
-            (d, -d)
+            (d, 0.0 - d)
         }
         (None, Some(a), Some(b)) => (finite(a, "reduced.delta_ra", err)?, finite(b, "reduced.delta_rb", err)?),
         (Some(_), _, _) => {
