@@ -149,6 +149,7 @@ pub fn run(cfg: &Config, out: &Path, prov: &Provenance) -> Result<Report, RunErr
 
 /// The forward map as attributes of `/map`.
 fn write_map(g: &Group, m: &ReducedMap) -> Result<(), OutputError> {
+    g.write_c64_2d("drift", &ndarray::Array2::from_shape_fn((3, 3), |(i, j)| m.drift[i][j]))?;
     g.attr_f64("g", m.g)?;
     g.attr_f64("time_unit", 1.0 / m.g)?;
     g.attr_f64("gamma_eff", m.gamma_eff)?;
@@ -552,6 +553,10 @@ pub fn map_table(cfg: &Config, ratios: Option<&[f64]>) -> Result<String, RunErro
         let m = map::to_reduced(p)?;
         let r = m.reduced;
         let _ = writeln!(text, "microscopic -> reduced (adiabatic elimination of c):");
+        for (i, row) in m.drift.iter().enumerate() {
+            let cells: Vec<String> = row.iter().map(|z| format!("{:>11.4e}{:+.4e}i", z.re, z.im)).collect();
+            let _ = writeln!(text, "  {:<22} {}", if i == 0 { "drift M (dx/dt = -Mx+f)" } else { "" }, cells.join("  "));
+        }
         for (k, v) in [
             ("Gamma_eff", format!("{:.9e}", m.gamma_eff)),
             ("mu_a", format!("{}", m.mu_a)),
