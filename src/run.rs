@@ -9,7 +9,8 @@ use crate::model::{MicroParams, ReducedParams};
 use crate::moments;
 use crate::validate::{ValidateError, ValidationSpec, Verdict};
 use crate::observables::series::Series;
-use crate::output::{self, Group, OutputError, OutputFile};
+use crate::output::record::{Group, Record};
+use crate::output::{self, OutputError, OutputFile};
 use crate::reduced::phase_diagram::PhaseDiagram;
 use crate::reduced::{Phase, ReducedModel, Trajectory};
 use num_complex::Complex64 as C64;
@@ -66,6 +67,30 @@ pub fn output_path(cli: Option<&Path>, cfg: &Config) -> PathBuf {
 /// `qbsim run`: the reduced model on `[reduced]` + `[time]`; a `[phase]`
 /// section, if present, is computed into the same file.
 pub fn run(cfg: &Config, out: &Path, prov: &Provenance) -> Result<Report, RunError> {
+    output::check_writable(out)?;
+    let computed = compute(cfg, prov)?;
+    write_file(&computed.record, out, computed.text, computed.interrupted)
+}
+
+/// What one run computed: the file's contents and the terminal summary.
+#[derive(Debug, Clone)]
+pub struct Computed {
+    pub record: Record,
+    pub text: String,
+    pub interrupted: bool,
+}
+
+/// Writes a record to `out` atomically and appends "wrote …" to the summary.
+fn write_file(record: &Record, out: &Path, mut text: String, interrupted: bool) -> Result<Report, RunError> {
+    let file = OutputFile::create(out)?;
+    record.write_to(&file)?;
+    let output = file.finish()?;
+    let _ = writeln!(text, "wrote {}", output.display());
+    Ok(Report { text, output, interrupted })
+}
+
+/// One `qbsim run` computed in memory (every engine the config asks for).
+pub fn compute(cfg: &Config, prov: &Provenance) -> Result<Computed, RunError> {
     if cfg.model.is_none() {
         cfg.require_reduced("`qbsim run` needs [reduced] (two-mode model) or [model] (three-mode master equation)")?;
     }
@@ -88,14 +113,14 @@ pub fn run(cfg: &Config, out: &Path, prov: &Provenance) -> Result<Report, RunErr
         (Some(p), true) => Some(map::to_reduced(p)?),
         _ => None,
     };
-    let file = OutputFile::create(out)?;
-    write_provenance(&file.root(), cfg, prov)?;
+    let root = Record::new_root();
+    write_provenance(&root, cfg, prov)?;
     let mut text = String::new();
     let mut interrupted = false;
     if let Some(params) = cfg.reduced {
         let model = ReducedModel::new(params);
         let traj = model.trajectory(&time.times(), &[C64::new(0.0, 0.0); 2]);
-        write_reduced(&file.group("reduced")?, &model, &traj, &traj.tau)?;
+        write_reduced(&root.group("reduced")?, &model, &traj, &traj.tau)?;
         summarize_reduced(&mut text, &model, &traj);
     }
     if let (Some(p), Some(opts)) = (&cfg.model, &master_opts) {
@@ -103,13 +128,13 @@ pub fn run(cfg: &Config, out: &Path, prov: &Provenance) -> Result<Report, RunErr
         let bar = crate::progress::Bar::new(time.t_end, prov.quiet);
         let res = master::solve(p, &cfg.initial, &times, opts, &prov.stop, &mut |t| bar.set(t))?;
         bar.finish();
-        write_master(&file.group("master")?, p, opts, &res)?;
+        write_master(&root.group("master")?, p, opts, &res)?;
         summarize_master(&mut text, p, &res);
         interrupted |= res.interrupted;
     }
     if let (Some(p), true) = (&cfg.model, engines.contains(&Engine::Moments)) {
         let s = moments::solve(p, &cfg.initial, &time.times());
-        let g = file.group("moments")?;
+        let g = root.group("moments")?;
         write_series(&g, &s)?;
         write_micro_params(&g, p)?;
         g.attr_u8("gaussian", u8::from(moments::is_gaussian(&cfg.initial)))?;
@@ -126,9 +151,9 @@ pub fn run(cfg: &Config, out: &Path, prov: &Provenance) -> Result<Report, RunErr
         let phase = C64::from_polar(1.0, -m.gauge_phase);
         traj.b.iter_mut().for_each(|b| *b *= phase);
         traj.power_b.iter_mut().for_each(|pw| *pw *= m.g);
-        let g = file.group("reduced")?;
+        let g = root.group("reduced")?;
         write_reduced(&g, &model, &traj, &times)?;
-        write_map(&file.group("map")?, m)?;
+        write_map(&root.group("map")?, m)?;
         summarize_reduced(&mut text, &model, &traj);
         let _ = writeln!(
             text,
@@ -138,13 +163,11 @@ pub fn run(cfg: &Config, out: &Path, prov: &Provenance) -> Result<Report, RunErr
     }
     if let Some(ph) = &cfg.phase {
         let pd = PhaseDiagram::compute(ph.grid.clone());
-        write_phase(&file.group("phase")?, &pd, ph, cfg.time)?;
+        write_phase(&root.group("phase")?, &pd, ph, cfg.time)?;
         summarize_phase(&mut text, &pd);
     }
-    file.root().attr_u8("interrupted", u8::from(interrupted))?;
-    let output = file.finish()?;
-    let _ = writeln!(text, "wrote {}", output.display());
-    Ok(Report { text, output, interrupted })
+    root.attr_u8("interrupted", u8::from(interrupted))?;
+    Ok(Computed { record: root.record(), text, interrupted })
 }
 
 /// The forward map as attributes of `/map`.
@@ -251,15 +274,14 @@ fn summarize_master(out: &mut String, p: &MicroParams, r: &MasterResult) {
 pub fn phase(cfg: &Config, out: &Path, prov: &Provenance) -> Result<Report, RunError> {
     let ph = cfg.require_phase("`qbsim phase` needs gamma_b and the delta_r and alpha ranges")?;
     check_markers(cfg, ph)?;
-    let file = OutputFile::create(out)?;
-    write_provenance(&file.root(), cfg, prov)?;
+    output::check_writable(out)?;
+    let root = Record::new_root();
+    write_provenance(&root, cfg, prov)?;
     let pd = PhaseDiagram::compute(ph.grid.clone());
-    write_phase(&file.group("phase")?, &pd, ph, cfg.time)?;
+    write_phase(&root.group("phase")?, &pd, ph, cfg.time)?;
     let mut text = String::new();
     summarize_phase(&mut text, &pd);
-    let output = file.finish()?;
-    let _ = writeln!(text, "wrote {}", output.display());
-    Ok(Report { text, output, interrupted: false })
+    write_file(&root.record(), out, text, false)
 }
 
 fn check_markers(cfg: &Config, ph: &PhaseSpec) -> Result<(), ConfigError> {
@@ -315,7 +337,7 @@ fn write_phase(g: &Group, pd: &PhaseDiagram, ph: &PhaseSpec, time: Option<TimeGr
     g.write_f64("alpha", &pd.grid.alpha)?;
     g.write_f64_2d("growth_rate", &pd.growth_rate)?;
     g.write_u8_2d("realizable", &pd.realizable)?;
-    g.write_nd("phase", pd.phase.view())?;
+    g.write_i8_nd("phase", pd.phase.view())?;
     g.write_c64_2d("lambda_plus", &pd.lambda_plus)?;
     g.write_c64_2d("lambda_minus", &pd.lambda_minus)?;
     let (ep_d, ep_a): (Vec<f64>, Vec<f64>) = pd.exceptional_points.iter().copied().unzip();
@@ -471,15 +493,16 @@ pub fn validate(cfg: &Config, out: &Path, prov: &Provenance, ratios: Option<&[f6
         rtol: cfg.solver.rtol,
         atol: cfg.solver.atol,
     };
-    let file = OutputFile::create(out)?;
-    write_provenance(&file.root(), cfg, prov)?;
+    output::check_writable(out)?;
+    let root = Record::new_root();
+    write_provenance(&root, cfg, prov)?;
     let bar = crate::progress::Bar::new(spec.ratios.len() as f64, prov.quiet);
     let verdict = crate::validate::validate(&spec, &prov.stop, &mut |k| bar.set(k as f64)).map_err(|e| match e {
         ValidateError::Master(m) => RunError::Master(m),
         ValidateError::Map(m) => RunError::Map(m),
     })?;
     bar.finish();
-    let g = file.group("validation")?;
+    let g = root.group("validation")?;
     write_params(&g, &point)?;
     let mut text = String::new();
     let _ = writeln!(
@@ -541,9 +564,7 @@ pub fn validate(cfg: &Config, out: &Path, prov: &Provenance, ratios: Option<&[f6
             let _ = writeln!(text, "  {verdict}");
         }
     }
-    let output = file.finish()?;
-    let _ = writeln!(text, "wrote {}", output.display());
-    Ok(Report { text, output, interrupted: false })
+    write_file(&root.record(), out, text, false)
 }
 
 /// `qbsim map`: both directions of the parameter map as a table.

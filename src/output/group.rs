@@ -252,6 +252,29 @@ impl Group {
         Ok(())
     }
 
+    /// Dataset of any stored type with an explicit row-major shape (rank-3
+    /// data is chunked one leading index per chunk, as in `write_c64_3d`).
+    pub fn write_shaped<T: H5Type>(&self, name: &str, shape: &[usize], data: &[T]) -> Result<(), OutputError> {
+        let chunk = (shape.len() == 3 && !data.is_empty()).then(|| vec![1, shape[1], shape[2]]);
+        self.write_raw(name, shape, chunk, data)
+    }
+
+    /// Attribute of any stored type with an explicit shape (`[]` = scalar).
+    pub fn attr_shaped<T: H5Type>(&self, name: &str, shape: &[usize], data: &[T]) -> Result<(), OutputError> {
+        self.put_attr(name, shape, data)
+    }
+
+    /// Strings of any shape (variable-length UTF-8), as dataset or attribute.
+    pub fn strings_shaped(&self, name: &str, shape: &[usize], data: &[String], attribute: bool) -> Result<(), OutputError> {
+        let op = || format!("writing {:?}", self.child_path(name));
+        let v = data.iter().map(|s| self.varlen(s, op)).collect::<Result<Vec<_>, _>>()?;
+        if attribute {
+            self.put_attr(name, shape, &v)
+        } else {
+            self.write_raw(name, shape, None, &v)
+        }
+    }
+
     pub fn attr_f64(&self, name: &str, value: f64) -> Result<(), OutputError> {
         self.put_attr(name, &[], &[value])
     }
