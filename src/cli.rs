@@ -11,6 +11,9 @@ Examples:
   qbsim run configs/master/bench.toml --set 'model.cutoffs=[8,8,4]'
   qbsim validate configs/validation/near_ep.toml
   qbsim map configs/validation/near_boundary.toml
+  qbsim sweep configs/sweeps/delta_gamma.toml --threads 2
+  qbsim sweep configs/sweeps/delta_gamma.toml --shard 0/3   (then 1/3, 2/3)
+  qbsim merge delta_gamma.shard-*-of-3.h5 -o delta_gamma.h5
 
 Rates are Lindblad rates; reduced-model quantities are in units of the coupling g
 (time tau = g t). Output is HDF5 (see docs/output.md); read it with h5py.";
@@ -48,6 +51,32 @@ pub enum Command {
         /// Elimination ratios r = |M_cc|/max(|M_aa|,|M_bb|) (default 10,31.6,100,316,1000).
         #[arg(long, value_delimiter = ',', value_name = "R1,R2,...")]
         ratios: Option<Vec<f64>>,
+    },
+    /// Run the config's [sweep]: every point a full run, in parallel; resumable
+    /// (finished points are journaled in OUT.journal); shardable for job arrays.
+    #[command(after_help = EXAMPLES)]
+    Sweep {
+        #[command(flatten)]
+        common: Common,
+        /// Run shard I of N (zero-based): the points i with i mod N = I, written to
+        /// OUT.shard-I-of-N.h5. Inside a Slurm job array the shard comes from
+        /// SLURM_ARRAY_TASK_ID/MIN/COUNT.
+        #[arg(long, value_name = "I/N")]
+        shard: Option<String>,
+        /// Recompute every point (discard the journal of an earlier run).
+        #[arg(long)]
+        force: bool,
+    },
+    /// Merge the shard files of one sweep into one file (checks that they come
+    /// from the same config and cover every point exactly once).
+    #[command(after_help = EXAMPLES)]
+    Merge {
+        /// Shard files written by `qbsim sweep --shard`.
+        #[arg(required = true)]
+        shards: Vec<PathBuf>,
+        /// Merged output file.
+        #[arg(short, long, value_name = "OUT")]
+        output: PathBuf,
     },
     /// Print the microscopic <-> reduced parameter map of a config, both directions.
     #[command(after_help = EXAMPLES)]

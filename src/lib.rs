@@ -18,3 +18,4 @@ pub mod space;
 pub mod integrate;
 pub mod observables;
 pub mod validate;
+pub mod sweep;

@@ -5,6 +5,7 @@ mod cli;
 use clap::Parser;
 use cli::{Cli, Command};
 use qbsim::run::{self, Provenance};
+use qbsim::sweep::{Shard, SweepOptions};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
@@ -24,9 +25,24 @@ fn main() -> ExitCode {
         }
         eprintln!("\ninterrupt: stopping at the next save time (Ctrl-C again to abort)");
     });
+    if let Command::Merge { shards, output } = &cli.command {
+        return match qbsim::sweep::merge(shards, output, &prov.command) {
+            Ok(text) => {
+                print!("{text}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::from(2)
+            }
+        };
+    }
     let (config, set) = match &cli.command {
-        Command::Run(c) | Command::Phase(c) | Command::Validate { common: c, .. } => (&c.config, &c.set),
+        Command::Run(c) | Command::Phase(c) | Command::Validate { common: c, .. } | Command::Sweep { common: c, .. } => {
+            (&c.config, &c.set)
+        }
         Command::Map { config, set, .. } => (config, set),
+        Command::Merge { .. } => unreachable!("handled above"),
     };
     let cfg = match qbsim::config::load(config, set) {
         Ok(c) => c,
@@ -41,6 +57,34 @@ fn main() -> ExitCode {
         Command::Validate { common, ratios } => {
             run::validate(&cfg, &run::output_path(common.output.as_deref(), &cfg), &prov, ratios.as_deref())
         }
+        Command::Sweep { common, shard, force } => {
+            let shard = match shard.as_deref().map(Shard::parse).or_else(Shard::from_slurm).transpose() {
+                Ok(s) => s,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            let out = run::output_path(common.output.as_deref(), &cfg);
+            return match qbsim::sweep::run_sweep(&cfg, &out, &SweepOptions { shard, force: *force }, &prov) {
+                Ok(r) => {
+                    print!("{}", r.text);
+                    if r.interrupted {
+                        ExitCode::from(130)
+                    } else {
+                        ExitCode::SUCCESS
+                    }
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::from(match e {
+                        qbsim::sweep::SweepError::Config(_) | qbsim::sweep::SweepError::Invalid(_) => 2,
+                        _ => 1,
+                    })
+                }
+            };
+        }
+        Command::Merge { .. } => unreachable!("handled above"),
         Command::Map { ratios, .. } => match run::map_table(&cfg, ratios.as_deref()) {
             Ok(text) => {
                 print!("{text}");

@@ -16,6 +16,7 @@
 
 mod overrides;
 mod schema;
+pub mod sweep;
 
 pub use schema::{Config, Engine, LiouvillianKind, ModeState, PhaseSpec, SaveState, SolverSpec, TimeGrid};
 
@@ -112,6 +113,50 @@ pub fn parse(text: &str, file: &Path, overrides: &[String]) -> Result<Config, Co
             key: Some(key.to_string()),
             message,
         }
+    })?;
+    cfg.file = file.to_path_buf();
+    // Every sweep axis must name a config key: apply its first value and
+    // validate, reporting failures against the axis.
+    if let Some(sw) = &cfg.sweep {
+        for axis in &sw.axes {
+            let mut with = overrides.to_vec();
+            with.push(format!("{}={}", axis.key, sweep::toml_number(axis.values[0])));
+            let probe = parse_point(text, file, &with);
+            if let Err(e) = probe {
+                return Err(ConfigError {
+                    file: file.to_path_buf(),
+                    origin: Origin::Whole,
+                    key: Some(format!("sweep.\"{}\"", axis.key)),
+                    message: format!("axis key `{}` is not usable: {}", axis.key, e.message),
+                    excerpt: None,
+                });
+            }
+        }
+    }
+    Ok(cfg)
+}
+
+/// The config of one sweep point: `text` with `overrides` (the sweep's axis
+/// values after any `--set`), validated, without re-checking the sweep axes.
+pub fn parse_point(text: &str, file: &Path, overrides: &[String]) -> Result<Config, ConfigError> {
+    let src = Source { file, text };
+    let (effective, _) = overrides::apply(text, overrides).map_err(|(arg, message)| ConfigError {
+        file: file.to_path_buf(),
+        origin: Origin::Override(arg),
+        key: None,
+        message,
+        excerpt: None,
+    })?;
+    let raw: schema::RawConfig = toml::from_str(&effective).map_err(|e| {
+        let last = overrides.last().cloned().unwrap_or_default();
+        src.serde_error(&e, Some(last))
+    })?;
+    let mut cfg = schema::validate(raw, effective, &|key, message| ConfigError {
+        file: file.to_path_buf(),
+        origin: Origin::Whole,
+        key: Some(key.to_string()),
+        message,
+        excerpt: None,
     })?;
     cfg.file = file.to_path_buf();
     Ok(cfg)

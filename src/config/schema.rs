@@ -18,6 +18,7 @@
 //! - `[output]` `path`, `save_state = "none" | "final" | "all"`.
 
 use super::ConfigError;
+use super::sweep::SweepSpec;
 use crate::integrate::Method;
 use crate::model::{MicroParams, ReducedParams};
 use num_complex::Complex64 as C64;
@@ -36,6 +37,7 @@ pub(super) struct RawConfig {
     time: Option<RawTime>,
     phase: Option<RawPhase>,
     output: Option<RawOutput>,
+    sweep: Option<toml::Table>,
 }
 
 /// A complex number written as a number or as `[re, im]`.
@@ -243,6 +245,8 @@ pub struct Config {
     pub output_path: Option<PathBuf>,
     /// The TOML text after `--set` overrides: what was actually run.
     pub effective_text: String,
+    /// `[sweep]` axes, if any (used by `qbsim sweep`).
+    pub sweep: Option<SweepSpec>,
 }
 
 impl Config {
@@ -330,7 +334,14 @@ pub(super) fn validate(raw: RawConfig, effective_text: String, err: MkErr) -> Re
             return Err(err("output.save_state", format!("\"{other}\" is not one of \"none\", \"final\", \"all\"")))
         }
     };
+    let sweep = match raw.sweep {
+        Some(t) => Some(super::sweep::parse_sweep(&t, std::path::Path::new("")).map_err(|e| {
+            err(e.key.as_deref().unwrap_or("sweep"), e.message)
+        })?),
+        None => None,
+    };
     Ok(Config {
+        sweep,
         file: PathBuf::new(),
         reduced,
         model,

@@ -11,6 +11,7 @@
 //! UTF-8 (Python `str`), booleans as `uint8` 0/1.
 
 mod group;
+pub mod read;
 pub mod record;
 mod time;
 
