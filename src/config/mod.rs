@@ -85,44 +85,15 @@ pub fn parse(text: &str, file: &Path, overrides: &[String]) -> Result<Config, Co
     let src = Source { file, text };
     // Step 1: the file alone, so that syntax errors and unknown keys point into it.
     let _: schema::RawConfig = toml::from_str(text).map_err(|e| src.serde_error(&e, None))?;
-    // Step 2: overrides.
-    let (effective, overridden) = overrides::apply(text, overrides).map_err(|(arg, message)| ConfigError {
-        file: file.to_path_buf(),
-        origin: Origin::Override(arg),
-        key: None,
-        message,
-        excerpt: None,
-    })?;
-    let raw: schema::RawConfig = toml::from_str(&effective).map_err(|e| {
-        let last = overrides.last().cloned().unwrap_or_default();
-        src.serde_error(&e, Some(last))
-    })?;
-    // Step 3: validation with locations.
-    let locate = |key: &str| -> Origin {
-        if let Some(arg) = overridden.iter().find(|(k, _)| k == key || key.starts_with(&format!("{k}."))) {
-            return Origin::Override(arg.1.clone());
-        }
-        src.locate(key)
-    };
-    let mut cfg = schema::validate(raw, effective, &|key, message| {
-        let origin = locate(key);
-        ConfigError {
-            file: file.to_path_buf(),
-            excerpt: src.excerpt(&origin),
-            origin,
-            key: Some(key.to_string()),
-            message,
-        }
-    })?;
-    cfg.file = file.to_path_buf();
+    // Steps 2 and 3: overrides, then validation with locations in the file.
+    let cfg = parse_with(text, file, overrides, true)?;
     // Every sweep axis must name a config key: apply its first value and
     // validate, reporting failures against the axis.
     if let Some(sw) = &cfg.sweep {
         for axis in &sw.axes {
             let mut with = overrides.to_vec();
             with.push(format!("{}={}", axis.key, sweep::toml_number(axis.values[0])));
-            let probe = parse_point(text, file, &with);
-            if let Err(e) = probe {
+            if let Err(e) = parse_point(text, file, &with) {
                 return Err(ConfigError {
                     file: file.to_path_buf(),
                     origin: Origin::Whole,
@@ -139,8 +110,14 @@ pub fn parse(text: &str, file: &Path, overrides: &[String]) -> Result<Config, Co
 /// The config of one sweep point: `text` with `overrides` (the sweep's axis
 /// values after any `--set`), validated, without re-checking the sweep axes.
 pub fn parse_point(text: &str, file: &Path, overrides: &[String]) -> Result<Config, ConfigError> {
+    parse_with(text, file, overrides, false)
+}
+
+/// Applies `overrides` to `text` and validates the result; invalid values are
+/// located in the file (`locate`) or reported against the whole config.
+fn parse_with(text: &str, file: &Path, overrides: &[String], locate: bool) -> Result<Config, ConfigError> {
     let src = Source { file, text };
-    let (effective, _) = overrides::apply(text, overrides).map_err(|(arg, message)| ConfigError {
+    let (effective, overridden) = overrides::apply(text, overrides).map_err(|(arg, message)| ConfigError {
         file: file.to_path_buf(),
         origin: Origin::Override(arg),
         key: None,
@@ -151,12 +128,19 @@ pub fn parse_point(text: &str, file: &Path, overrides: &[String]) -> Result<Conf
         let last = overrides.last().cloned().unwrap_or_default();
         src.serde_error(&e, Some(last))
     })?;
-    let mut cfg = schema::validate(raw, effective, &|key, message| ConfigError {
-        file: file.to_path_buf(),
-        origin: Origin::Whole,
-        key: Some(key.to_string()),
-        message,
-        excerpt: None,
+    let origin_of = |key: &str| -> Origin {
+        if let Some(arg) = overridden.iter().find(|(k, _)| k == key || key.starts_with(&format!("{k}."))) {
+            return Origin::Override(arg.1.clone());
+        }
+        if locate {
+            src.locate(key)
+        } else {
+            Origin::Whole
+        }
+    };
+    let mut cfg = schema::validate(raw, effective, &|key, message| {
+        let origin = origin_of(key);
+        ConfigError { file: file.to_path_buf(), excerpt: src.excerpt(&origin), origin, key: Some(key.to_string()), message }
     })?;
     cfg.file = file.to_path_buf();
     Ok(cfg)
