@@ -5,6 +5,7 @@
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use num_complex::Complex64 as C64;
+use qbsim::integrate::{fixed_steps, Method, OdeRhs};
 use qbsim::liouvillian::kernel::Kernel;
 use qbsim::liouvillian::superop::SuperOperator;
 use qbsim::liouvillian::{Generator, Liouvillian};
@@ -45,6 +46,39 @@ fn superop_apply(c: &mut Criterion) {
     g.finish();
 }
 
+/// The master equation's state in the kernel's banded layout, as the engine integrates it.
+struct BandedRhs(Kernel);
+
+impl OdeRhs for BandedRhs {
+    fn len(&self) -> usize {
+        self.0.banded_layout().len()
+    }
+    fn eval(&self, _t: f64, y: &[C64], dy: &mut [C64]) {
+        self.0.apply_banded(y, dy)
+    }
+}
+
+/// One DOPRI5 step (6 applications of 𝓛 plus the stage combinations) at the
+/// benchmark point, from the vacuum.
+fn dopri5_step(c: &mut Criterion) {
+    let mut g = c.benchmark_group("dopri5_step");
+    g.sample_size(20);
+    for cutoffs in [[8, 8, 4], [12, 12, 6]] {
+        let p = MicroParams::bench_point(cutoffs);
+        let rhs = BandedRhs(Kernel::new(Generator::new(&p.lindblad_terms())));
+        let d = p.space().dim();
+        let rho0 = rhs.0.banded_layout().from_full(&qbsim::master::initial_state(&p, &[qbsim::config::ModeState::Vacuum; 3]));
+        let mut y = rho0.clone();
+        g.bench_with_input(BenchmarkId::from_parameter(d), &d, |b, _| {
+            b.iter(|| {
+                y.copy_from_slice(&rho0);
+                fixed_steps(Method::Dopri5, &rhs, 0.0, 0.05, 1, black_box(&mut y)).expect("finite step")
+            })
+        });
+    }
+    g.finish();
+}
+
 /// STREAM-like triad over 3 × 64 MB: bytes moved = 24 per element (2 reads, 1 write).
 fn bandwidth_triad(c: &mut Criterion) {
     let n = 8 << 20;
@@ -65,5 +99,5 @@ fn bandwidth_triad(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, kernel_apply, superop_apply, bandwidth_triad);
+criterion_group!(benches, kernel_apply, superop_apply, dopri5_step, bandwidth_triad);
 criterion_main!(benches);
