@@ -1,40 +1,10 @@
 //! End-to-end: the `qbsim` binary on real configs, its HDF5 output read by
 //! h5py, and bad input refused before anything is written.
 
+mod common;
+
+use common::{h5py_check, qbsim, repo, scratch};
 use std::fs;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-fn scratch(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("qbsim-cli-{}-{name}", std::process::id()));
-    let _ = fs::remove_dir_all(&d);
-    fs::create_dir_all(&d).unwrap();
-    d
-}
-
-fn qbsim(args: &[&str], cwd: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_qbsim")).args(args).current_dir(cwd).output().unwrap()
-}
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// Runs scripts/check_output.py (h5py) on a file; h5py is installed by scripts/test.sh.
-fn h5py_check(file: &Path, groups: &[&str]) {
-    let out = Command::new("python3")
-        .arg(repo().join("scripts/check_output.py"))
-        .arg(file)
-        .args(groups)
-        .output()
-        .expect("python3 is needed for the h5py check (scripts/test.sh installs h5py)");
-    assert!(
-        out.status.success(),
-        "h5py check failed:\n{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
 
 const GOOD: &str = "[reduced]\ngamma_a = 1.5\ngamma_b = 0.5\ndelta_r = 0.2\n\n[time]\nt_end = 10.0\nn_save = 101\n";
 

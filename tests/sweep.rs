@@ -1,34 +1,12 @@
 //! Sweeps end to end: sharding and merging, crash and resume, refusals.
 
+mod common;
+
+use common::{compare, qbsim, repo, scratch};
 use qbsim::sweep::journal;
 use std::fs;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-fn scratch(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("qbsim-sweep-{}-{name}", std::process::id()));
-    let _ = fs::remove_dir_all(&d);
-    fs::create_dir_all(&d).unwrap();
-    d
-}
-
-fn qbsim(args: &[&str], cwd: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_qbsim")).args(args).current_dir(cwd).output().unwrap()
-}
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn compare(a: &Path, b: &Path) -> Output {
-    Command::new("python3")
-        .arg(repo().join("scripts/compare_h5.py"))
-        .args([a, b])
-        .args(["--ignore", "sweep/wall_time_s"])
-        .output()
-        .expect("python3 with h5py (scripts/test.sh installs it)")
-}
 
 const REDUCED: &str = "[reduced]\ngamma_a = 1.5\ngamma_b = 0.5\ndelta_r = 0.0\n\n[time]\nt_end = 10.0\nn_save = 51\n\n[sweep]\n\"reduced.gamma_b\" = { linspace = [0.5, 2.5, 5] }\n\"reduced.delta_r\" = { linspace = [-2, 2, 21] }\n";
 
