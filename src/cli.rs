@@ -78,6 +78,32 @@ pub enum Command {
         #[arg(short, long, value_name = "OUT")]
         output: PathBuf,
     },
+    /// Draw labelled figures of a qbsim output file (time traces, phase diagram,
+    /// eigenvalues, critical time, validation, sweeps: whatever the file holds),
+    /// one image per figure, named <stem>_<figure>.<format>.
+    #[command(after_help = "Examples:
+  qbsim plot fig3a.h5 -o figures      (figures/fig3a_traces.png, fig3a_phase.png, ...)
+  qbsim plot fig6.h5 --format svg
+  qbsim plot delta_gamma.h5 --y growth_rate --x reduced.gamma_b
+
+Text is drawn with DejaVu Sans compiled into qbsim: no font packages are needed.")]
+    Plot {
+        /// HDF5 file written by qbsim.
+        file: PathBuf,
+        /// Directory for the figures (default: beside FILE).
+        #[arg(short, long, value_name = "DIR")]
+        output: Option<PathBuf>,
+        /// Image format.
+        #[arg(long, default_value = "png", value_parser = ["png", "svg"])]
+        format: String,
+        /// Sweep files: the swept key on the horizontal axis (/sweep/params/<KEY>).
+        #[arg(long, value_name = "KEY")]
+        x: Option<String>,
+        /// Sweep files: the scalar to plot, e.g. energy_b_final (last save of
+        /// /<engine>/energy_b) or any [n_points] dataset; `group/name` picks one group.
+        #[arg(long, value_name = "NAME")]
+        y: Option<String>,
+    },
     /// Print the microscopic <-> reduced parameter map of a config, both directions.
     #[command(after_help = EXAMPLES)]
     Map {

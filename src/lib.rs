@@ -17,5 +17,6 @@ pub mod run;
 pub mod space;
 pub mod integrate;
 pub mod observables;
+pub mod plot;
 pub mod validate;
 pub mod sweep;

@@ -37,12 +37,15 @@ fn main() -> ExitCode {
             }
         };
     }
+    if let Command::Plot { file, output, format, x, y } = &cli.command {
+        return plot_command(file, output, format, x, y);
+    }
     let (config, set) = match &cli.command {
         Command::Run(c) | Command::Phase(c) | Command::Validate { common: c, .. } | Command::Sweep { common: c, .. } => {
             (&c.config, &c.set)
         }
         Command::Map { config, set, .. } => (config, set),
-        Command::Merge { .. } => unreachable!("handled above"),
+        Command::Merge { .. } | Command::Plot { .. } => unreachable!("handled above"),
     };
     let cfg = match qbsim::config::load(config, set) {
         Ok(c) => c,
@@ -84,7 +87,7 @@ fn main() -> ExitCode {
                 }
             };
         }
-        Command::Merge { .. } => unreachable!("handled above"),
+        Command::Merge { .. } | Command::Plot { .. } => unreachable!("handled above"),
         Command::Map { ratios, .. } => match run::map_table(&cfg, ratios.as_deref()) {
             Ok(text) => {
                 print!("{text}");
@@ -108,6 +111,32 @@ fn main() -> ExitCode {
                 run::RunError::Config(_) | run::RunError::Map(_) => 2,
                 _ => 1,
             })
+        }
+    }
+}
+
+/// `qbsim plot`: figures of an output file; prints each file written.
+fn plot_command(
+    file: &std::path::Path,
+    output: &Option<std::path::PathBuf>,
+    format: &str,
+    x: &Option<String>,
+    y: &Option<String>,
+) -> ExitCode {
+    let result = format.parse::<qbsim::plot::Format>().and_then(|format| {
+        let opts = qbsim::plot::PlotOptions { out_dir: output.clone(), format, x: x.clone(), y: y.clone() };
+        qbsim::plot::plot_file(file, &opts)
+    });
+    match result {
+        Ok(paths) => {
+            for p in paths {
+                println!("wrote {}", p.display());
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(e.exit_code())
         }
     }
 }
