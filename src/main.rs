@@ -11,8 +11,7 @@ use std::process::ExitCode;
 fn main() -> ExitCode {
     let cli = Cli::parse();
     if let Err(e) = configure_threads(cli.threads) {
-        eprintln!("error: {e}");
-        return ExitCode::from(2);
+        return fail(e, 2);
     }
     let command = std::env::args().collect::<Vec<_>>().join(" ");
     let prov = Provenance { command, quiet: cli.quiet, ..Default::default() };
@@ -27,14 +26,8 @@ fn main() -> ExitCode {
     });
     if let Command::Merge { shards, output } = &cli.command {
         return match qbsim::sweep::merge(shards, output, &prov.command) {
-            Ok(text) => {
-                print!("{text}");
-                ExitCode::SUCCESS
-            }
-            Err(e) => {
-                eprintln!("error: {e}");
-                ExitCode::from(2)
-            }
+            Ok(text) => done(&text, false),
+            Err(e) => fail(e, 2),
         };
     }
     if let Command::Plot { file, output, format, x, y } = &cli.command {
@@ -49,10 +42,7 @@ fn main() -> ExitCode {
     };
     let cfg = match qbsim::config::load(config, set) {
         Ok(c) => c,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(2);
-        }
+        Err(e) => return fail(e, 2),
     };
     let result = match &cli.command {
         Command::Run(c) => run::run(&cfg, &run::output_path(c.output.as_deref(), &cfg), &prov),
@@ -63,27 +53,17 @@ fn main() -> ExitCode {
         Command::Sweep { common, shard, force } => {
             let shard = match shard.as_deref().map(Shard::parse).or_else(Shard::from_slurm).transpose() {
                 Ok(s) => s,
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    return ExitCode::from(2);
-                }
+                Err(e) => return fail(e, 2),
             };
             let out = run::output_path(common.output.as_deref(), &cfg);
             return match qbsim::sweep::run_sweep(&cfg, &out, &SweepOptions { shard, force: *force }, &prov) {
-                Ok(r) => {
-                    print!("{}", r.text);
-                    if r.interrupted {
-                        ExitCode::from(130)
-                    } else {
-                        ExitCode::SUCCESS
-                    }
-                }
+                Ok(r) => done(&r.text, r.interrupted),
                 Err(e) => {
-                    eprintln!("error: {e}");
-                    ExitCode::from(match e {
+                    let code = match e {
                         qbsim::sweep::SweepError::Config(_) | qbsim::sweep::SweepError::Invalid(_) => 2,
                         _ => 1,
-                    })
+                    };
+                    fail(e, code)
                 }
             };
         }
@@ -97,20 +77,13 @@ fn main() -> ExitCode {
         },
     };
     match result {
-        Ok(report) => {
-            print!("{}", report.text);
-            if report.interrupted {
-                ExitCode::from(130)
-            } else {
-                ExitCode::SUCCESS
-            }
-        }
+        Ok(report) => done(&report.text, report.interrupted),
         Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::from(match e {
+            let code = match e {
                 run::RunError::Config(_) | run::RunError::Map(_) => 2,
                 _ => 1,
-            })
+            };
+            fail(e, code)
         }
     }
 }
@@ -135,10 +108,28 @@ fn plot_command(
             ExitCode::SUCCESS
         }
         Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::from(e.exit_code())
+            let code = e.exit_code();
+            fail(e, code)
         }
     }
+}
+
+/// Prints a command's summary; exit 130 when it was interrupted (Ctrl-C), as
+/// shells report a SIGINT, with the results so far kept.
+fn done(text: &str, interrupted: bool) -> ExitCode {
+    print!("{text}");
+    if interrupted {
+        ExitCode::from(130)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+/// One error line on stderr; exit 2 for bad input (nothing was done), 1 for a
+/// failure while working.
+fn fail(e: impl std::fmt::Display, code: u8) -> ExitCode {
+    eprintln!("error: {e}");
+    ExitCode::from(code)
 }
 
 /// One rayon pool for the whole process, sized by --threads, else by Slurm's
