@@ -34,6 +34,12 @@ impl FockSpace {
         [self.dims[1] * self.dims[2], self.dims[2], 1]
     }
 
+    /// Flat index of |n_a, n_b, n_c⟩.
+    pub fn index(&self, n: [usize; MODES]) -> usize {
+        debug_assert!((0..MODES).all(|m| n[m] < self.dims[m]));
+        (n[0] * self.dims[1] + n[1]) * self.dims[2] + n[2]
+    }
+
     /// Occupation numbers of basis state i.
     pub fn occupations(&self, i: usize) -> [usize; MODES] {
         let [_, nb, nc] = self.dims;

@@ -37,28 +37,26 @@ pub use metrics::{
 
 use faer::dyn_stack::{MemBuffer, MemStack};
 use faer::linalg::evd::{self_adjoint_evd, self_adjoint_evd_scratch, ComputeEigenvectors, EvdError};
+use crate::space::FockSpace;
 use faer::{Mat, Par};
 use num_complex::Complex64 as C64;
 
-/// Total dimension `Na*Nb*Nc`.
+/// Total dimension `Na*Nb*Nc` (the basis is [`FockSpace`]'s).
 #[inline]
 pub fn total_dim(dims: [usize; 3]) -> usize {
-    dims[0] * dims[1] * dims[2]
+    FockSpace::new(dims).dim()
 }
 
 /// Flat basis index of `|na, nb, nc⟩`: `(na*Nb + nb)*Nc + nc`.
 #[inline]
 pub fn flat_index(dims: [usize; 3], na: usize, nb: usize, nc: usize) -> usize {
-    debug_assert!(na < dims[0] && nb < dims[1] && nc < dims[2]);
-    (na * dims[1] + nb) * dims[2] + nc
+    FockSpace::new(dims).index([na, nb, nc])
 }
 
 /// Inverse of [`flat_index`]: `i ↦ [na, nb, nc]`.
 #[inline]
 pub fn fock_indices(dims: [usize; 3], i: usize) -> [usize; 3] {
-    let nc = i % dims[2];
-    let rest = i / dims[2];
-    [rest / dims[1], rest % dims[1], nc]
+    FockSpace::new(dims).occupations(i)
 }
 
 #[track_caller]
