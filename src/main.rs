@@ -22,7 +22,7 @@ fn main() -> ExitCode {
         if stop.swap(true, std::sync::atomic::Ordering::SeqCst) {
             std::process::exit(130);
         }
-        eprintln!("\ninterrupt: stopping at the next save time (Ctrl-C again to abort)");
+        eprintln!("\ninterrupt: stopping (a run at its next save time, a sweep after the points in flight); Ctrl-C again aborts");
     });
     if let Command::Merge { shards, output } = &cli.command {
         return match qbsim::sweep::merge(shards, output, &prov.command) {
