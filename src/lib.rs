@@ -20,3 +20,5 @@ pub mod observables;
 pub mod plot;
 pub mod validate;
 pub mod sweep;
+#[cfg(test)]
+mod testutil;

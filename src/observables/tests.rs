@@ -2,6 +2,7 @@ use super::dense::{adjoint, expm, identity, matmul};
 use super::metrics::*;
 use super::states::*;
 use super::*;
+use crate::testutil::Rng;
 use num_complex::Complex64 as C64;
 
 fn c(re: f64, im: f64) -> C64 {
@@ -14,23 +15,10 @@ fn max_abs_diff(a: &[C64], b: &[C64]) -> f64 {
 }
 
 /// Deterministic xorshift generator (no external RNG dependency).
-struct Rng(u64);
-impl Rng {
-    fn next_f64(&mut self) -> f64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        (self.0 >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0
-    }
-    fn c(&mut self) -> C64 {
-        c(self.next_f64(), self.next_f64())
-    }
-}
-
 /// Random full-rank density matrix G G† / Tr(G G†).
 fn random_dm(d: usize, seed: u64) -> Vec<C64> {
-    let mut rng = Rng(seed);
-    let g: Vec<C64> = (0..d * d).map(|_| rng.c()).collect();
+    let mut rng = Rng::new(seed);
+    let g: Vec<C64> = (0..d * d).map(|_| rng.complex()).collect();
     let mut rho = matmul(&g, &adjoint(&g, d), d);
     let tr: f64 = (0..d).map(|i| rho[i * (d + 1)].re).sum();
     rho.iter_mut().for_each(|z| *z /= tr);
@@ -153,8 +141,8 @@ fn entropy_of_truncated_thermal_state_is_shannon_entropy_of_truncated_distributi
 #[test]
 fn purity_of_pure_state_is_one() {
     let n = 30;
-    let mut rng = Rng(7);
-    let mut psi: Vec<C64> = (0..n).map(|_| rng.c()).collect();
+    let mut rng = Rng::new(7);
+    let mut psi: Vec<C64> = (0..n).map(|_| rng.complex()).collect();
     normalize_ket(&mut psi);
     for rho in [pure_dm(&psi), coherent_dm(c(1.0, 0.5), n), fock_dm(3, n)] {
         assert!((purity(&rho, n) - 1.0).abs() < 1e-13);
