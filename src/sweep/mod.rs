@@ -135,8 +135,11 @@ pub fn run_sweep(cfg: &Config, out: &Path, opts: &SweepOptions, prov: &Provenanc
             e.hash
         )));
     }
-    let mut done: BTreeMap<usize, Record> = entries.into_iter().map(|e| (e.index, e.record)).collect();
-    let pending: Vec<usize> = mine.iter().copied().filter(|i| !done.contains_key(i)).collect();
+    // Only which points are done matters now; their records are read once,
+    // with the new ones, when stacking.
+    let done: std::collections::BTreeSet<usize> = entries.iter().map(|e| e.index).collect();
+    drop(entries);
+    let pending: Vec<usize> = mine.iter().copied().filter(|i| !done.contains(i)).collect();
     let writer = Mutex::new(journal::Writer::open(&journal_path, valid).map_err(|e| jerr(e.to_string()))?);
     let bar = crate::progress::Bar::new(mine.len() as f64, prov.quiet);
     let finished = AtomicUsize::new(mine.len() - pending.len());
@@ -192,7 +195,7 @@ pub fn run_sweep(cfg: &Config, out: &Path, opts: &SweepOptions, prov: &Provenanc
     }
     // Every point of the shard is in the journal now: read it back and stack.
     let (entries, _) = journal::read(&journal_path).map_err(|e| jerr(e.to_string()))?;
-    done.extend(entries.into_iter().map(|e| (e.index, e.record)));
+    let done: BTreeMap<usize, Record> = entries.into_iter().map(|e| (e.index, e.record)).collect();
     let records: Vec<(usize, &Record)> = mine.iter().filter_map(|i| done.get(i).map(|r| (*i, r))).collect();
     if records.len() != mine.len() {
         return Err(jerr(format!("{} of {} points are missing after the run", mine.len() - records.len(), mine.len())));
