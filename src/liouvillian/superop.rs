@@ -25,17 +25,24 @@ pub fn estimated_bytes(generator: &Generator) -> usize {
     generator.pieces.len().saturating_mul(d2).saturating_mul(16 + 8).saturating_add((d2 + 1) * 8)
 }
 
+/// Refuses, with the estimate, a superoperator above [`MAX_BYTES`]; used
+/// before anything is built and again by [`SuperOperator::new`].
+pub fn check_size(generator: &Generator) -> Result<usize, String> {
+    let est = estimated_bytes(generator);
+    if est > MAX_BYTES {
+        return Err(format!(
+            "solver.liouvillian = \"superoperator\": the sparse d²×d² matrix would take about {:.1} GB (limit {:.1} GB); use \"kernel\"",
+            est as f64 / 1e9,
+            MAX_BYTES as f64 / 1e9
+        ));
+    }
+    Ok(est)
+}
+
 impl SuperOperator {
     /// Assembles the d²×d² CSR matrix; refuses (with the estimate) above [`MAX_BYTES`].
     pub fn new(generator: &Generator) -> Result<Self, String> {
-        let est = estimated_bytes(generator);
-        if est > MAX_BYTES {
-            return Err(format!(
-                "the sparse superoperator would take about {:.1} GB (limit {:.1} GB); use liouvillian = \"kernel\"",
-                est as f64 / 1e9,
-                MAX_BYTES as f64 / 1e9
-            ));
-        }
+        check_size(generator)?;
         let d = generator.space.dim();
         let n = d * d;
         let mut tri = TriMat::with_capacity((n, n), generator.pieces.len() * n);

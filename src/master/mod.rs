@@ -104,14 +104,7 @@ pub fn check_resources(p: &MicroParams, opts: &MasterOptions, n_save: usize) -> 
         }
     }
     if opts.liouvillian == LiouvillianKind::SuperOperator {
-        let est = superop::estimated_bytes(&Generator::new(&p.lindblad_terms()));
-        if est > superop::MAX_BYTES {
-            return Err(MasterError::Refused(format!(
-                "solver.liouvillian = \"superoperator\": the sparse d²×d² matrix would take about {:.1} GB (limit {:.1} GB); use \"kernel\"",
-                est as f64 / 1e9,
-                superop::MAX_BYTES as f64 / 1e9
-            )));
-        }
+        superop::check_size(&Generator::new(&p.lindblad_terms())).map_err(MasterError::Refused)?;
     }
     Ok(())
 }
