@@ -14,6 +14,7 @@ pub mod reduced;
 pub mod output;
 pub mod progress;
 pub mod run;
+pub mod simd;
 pub mod space;
 pub mod integrate;
 pub mod observables;

@@ -14,6 +14,14 @@
 //!   combined error estimator and 7th-order dense output (three extra stages,
 //!   evaluated only in steps that contain a save time), HNW II.5, II.6, II.10.
 //!
+//! Two ways of taking a step, one driver: **stage by stage** (`stages.rs`,
+//! any right-hand side) and, for a linear problem `y' = L y` with constant L
+//! ([`OdeRhs::is_linear`], e.g. a Lindblad master equation), **in the basis of
+//! the powers** `L^q y` (`powers.rs`): the same method step for step (same
+//! step sizes, same results to round-off — tested), with the same number of
+//! applications of L, but one memory pass per step instead of one per stage,
+//! and rejected steps that cost no evaluation of L.
+//!
 //! Why these choices:
 //! * **Dense output instead of step shortening** (HNW II.6): save times are
 //!   interpolated, so the step sequence, hence cost and accuracy, does not
@@ -26,16 +34,20 @@
 //!   codes, HNW Vol. II Sect. IV.2) with growth/shrink limits; after a rejected
 //!   step the next step may not grow. The initial step, if not given, is
 //!   chosen by the algorithm of HNW II.4 ("Starting step size").
-//! * **Memory**: every vector (stages, stage argument, `y_new`, per-chunk
-//!   partial sums) is allocated once before the step loop; the loop allocates
-//!   nothing. The caller's `y` is the state vector. DOP853's extra dense stages
-//!   reuse stages 2–5, whose values no later formula needs, so the workspace is
-//!   `m+1` stage vectors + 2 (DOPRI5: 9 vectors besides `y`, DOP853: 15).
+//! * **Memory**: every vector (stages or powers, stage argument, `y_new`,
+//!   per-chunk partial sums) is allocated once before the step loop; the loop
+//!   allocates nothing. Stage form: DOP853's extra dense stages reuse stages
+//!   2–5, whose values no later formula needs, so the workspace is `m+1` stage
+//!   vectors + 2 (DOPRI5: 9 vectors, DOP853: 15); powers form: the powers up to
+//!   the dense output's degree + 3 (DOPRI5: 10, DOP853: 19). Plus one copy of
+//!   the state ([`Integrator::workspace_vectors`]).
 //! * **Parallelism**: stage combinations and norms run in chunks of 16 Ki
 //!   elements, with rayon (in the caller's pool) for long vectors. Reductions
 //!   sum per-chunk partials in order, so runs are bit-reproducible for any
 //!   thread count (given a deterministic right-hand side).
 
+mod powers;
+mod stages;
 mod tableau;
 mod vecops;
 
@@ -46,8 +58,9 @@ use std::ops::ControlFlow;
 use std::time::Instant;
 
 use num_complex::Complex64 as C64;
-use tableau::{ErrorEstimate, Tableau, MAX_STAGES};
-use vecops::Term;
+use powers::Powers;
+use stages::Stages;
+use tableau::Tableau;
 
 /// Consecutive non-finite step attempts (each with the step shrunk by the
 /// method's largest factor) before giving up with [`IntegrateError::NonFinite`];
@@ -63,6 +76,13 @@ pub trait OdeRhs: Sync {
     fn eval(&self, t: f64, y: &[C64], dy: &mut [C64]);
     fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+    /// `f(t, y) = L y` with a constant linear map L (no dependence on t, no
+    /// constant term). The integrator then takes its steps in the basis of
+    /// the powers `L^q y` (see `powers.rs`): the same method and step
+    /// sequence with less memory traffic. Default: false.
+    fn is_linear(&self) -> bool {
+        false
     }
 }
 
@@ -117,6 +137,10 @@ pub struct Integrator {
     /// a small part of the state. Saves that coincide with a step end, and the
     /// final state, are always complete.
     pub dense_subset: Option<Vec<usize>>,
+    /// Take the steps of a linear problem ([`OdeRhs::is_linear`]) in the
+    /// basis of the powers `L^q y` (default true); false forces the
+    /// stage-by-stage evaluation (tests compare the two).
+    pub linear_form: bool,
 }
 
 /// Work done by an integration.
@@ -157,7 +181,16 @@ impl Integrator {
             max_steps: 10_000_000,
             h_max: None,
             dense_subset: None,
+            linear_form: true,
         }
+    }
+
+    /// Vectors of the problem's length the integrator allocates for
+    /// `method` (its workspace and its copy of the state), for memory
+    /// estimates.
+    pub fn workspace_vectors(&self, linear: bool) -> usize {
+        let tab = self.method.tableau();
+        1 + if linear && self.linear_form { Powers::vectors(tab) } else { Stages::vectors(tab) }
     }
 
     /// Integrates from `(t0, y)` and reports the state at each of
@@ -178,11 +211,32 @@ impl Integrator {
         t0: f64,
         y: &mut [C64],
         save_times: &[f64],
-        mut observer: impl FnMut(usize, f64, &[C64]) -> ControlFlow<()>,
+        observer: impl FnMut(usize, f64, &[C64]) -> ControlFlow<()>,
     ) -> Result<Stats, IntegrateError> {
         let start = Instant::now();
         self.validate(rhs, t0, y, save_times)?;
         let tab = self.method.tableau();
+        if self.linear_form && rhs.is_linear() {
+            self.drive(Powers::new(tab, y.len()), rhs, t0, y, save_times, observer, start)
+        } else {
+            self.drive(Stages::new(tab, y.len()), rhs, t0, y, save_times, observer, start)
+        }
+    }
+
+    /// The step loop, for either way of taking a step.
+    #[allow(clippy::too_many_arguments)]
+    fn drive<S: Stepper, R: OdeRhs + ?Sized>(
+        &self,
+        mut ws: S,
+        rhs: &R,
+        t0: f64,
+        y: &mut [C64],
+        save_times: &[f64],
+        mut observer: impl FnMut(usize, f64, &[C64]) -> ControlFlow<()>,
+        start: Instant,
+    ) -> Result<Stats, IntegrateError> {
+        let tab = self.method.tableau();
+        let tol = Tol { atol: self.atol, rtol: self.rtol };
         let mut stats = Stats::default();
         let done = |mut stats: Stats, evals: usize, stopped: bool| {
             stats.rhs_evals = evals;
@@ -203,18 +257,17 @@ impl Integrator {
             _ => return done(stats, 0, false),
         };
 
-        let mut ws = Workspace::new(tab, y.len());
-        // The state lives in a workspace vector so that accepting a step is a
+        // The state lives in its own vector so that accepting a step is a
         // swap with y_new rather than a copy; `y` gets it back on every exit.
         let y_out = y;
         let mut cur = y_out.to_vec();
         let y = &mut cur;
         let finish = |y_out: &mut [C64], y: &[C64]| vecops::copy(y_out, y);
-        ws.eval_k0(rhs, t0, y);
+        ws.start(rhs, t0, y);
         let h_max = self.h_max.unwrap_or(t_end - t0);
         let mut h = match self.h0 {
             Some(h0) => h0,
-            None => ws.initial_step(tab, rhs, t0, y, self.atol, self.rtol, h_max),
+            None => ws.initial_step(rhs, t0, y, tol, h_max),
         }
         .min(h_max);
         let mut ctrl = Controller::new(tab);
@@ -246,8 +299,7 @@ impl Integrator {
                 });
             }
 
-            ws.stages(tab, rhs, t, h, y);
-            let err = ws.error(tab, y, h, self.atol, self.rtol);
+            let err = ws.attempt(rhs, t, h, y, tol);
             if !err.is_finite() {
                 // Possibly just a step far too large for an explicit method:
                 // retry a few times with the largest shrink. `nonfinite` stays
@@ -272,36 +324,29 @@ impl Integrator {
 
             // Accepted.
             stats.steps += 1;
-            if !tab.error_uses_fsal() {
-                ws.eval_fsal(tab, rhs, t, h);
-            }
+            ws.complete(rhs, t, h);
             let t_new = if last { t_end } else { t + h };
-            let mut extra_stages_done = false;
             while idx < save_times.len() && save_times[idx] < t_new {
-                if !extra_stages_done {
-                    ws.dense_stages(tab, rhs, t, h, y);
-                    extra_stages_done = true;
-                }
                 let ts = save_times[idx];
-                ws.dense_eval(tab, y, h, (ts - t) / h, self.dense_subset.as_deref());
-                if observer(idx, ts, &ws.y_stage).is_break() {
-                    finish(y_out, &ws.y_stage);
-                    return done(stats, ws.rhs_evals, true);
+                let state = ws.dense(rhs, t, h, y, (ts - t) / h, self.dense_subset.as_deref());
+                if observer(idx, ts, state).is_break() {
+                    finish(y_out, state);
+                    return done(stats, ws.rhs_evals(), true);
                 }
                 idx += 1;
             }
-            ws.accept(tab, y);
+            ws.accept(y);
             t = t_new;
             while idx < save_times.len() && save_times[idx] <= t {
                 if observer(idx, save_times[idx], y).is_break() {
                     finish(y_out, y);
-                    return done(stats, ws.rhs_evals, true);
+                    return done(stats, ws.rhs_evals(), true);
                 }
                 idx += 1;
             }
             if idx == save_times.len() {
                 finish(y_out, y);
-                return done(stats, ws.rhs_evals, false);
+                return done(stats, ws.rhs_evals(), false);
             }
 
             let mut h_new = h * ctrl.accept_factor(err);
@@ -362,7 +407,8 @@ impl Integrator {
 
 /// Takes `n_steps` equal steps from `t0` to `t1` without error control (for
 /// measuring the order of a method). `y` is the initial state on entry and
-/// the final state on return.
+/// the final state on return. A linear problem ([`OdeRhs::is_linear`]) is
+/// stepped in the basis of powers when `linear_form` is set.
 pub fn fixed_steps<R: OdeRhs + ?Sized>(
     method: Method,
     rhs: &R,
@@ -370,8 +416,8 @@ pub fn fixed_steps<R: OdeRhs + ?Sized>(
     t1: f64,
     n_steps: usize,
     y: &mut [C64],
+    linear_form: bool,
 ) -> Result<Stats, IntegrateError> {
-    let start = Instant::now();
     if y.len() != rhs.len() || n_steps == 0 || !(t0.is_finite() && t1.is_finite()) {
         return Err(IntegrateError::InvalidInput(format!(
             "fixed_steps: len {} vs {}, n_steps {n_steps}, t0 {t0}, t1 {t1}",
@@ -380,29 +426,99 @@ pub fn fixed_steps<R: OdeRhs + ?Sized>(
         )));
     }
     let tab = method.tableau();
+    if linear_form && rhs.is_linear() {
+        fixed_steps_with(Powers::new(tab, y.len()), rhs, t0, t1, n_steps, y)
+    } else {
+        fixed_steps_with(Stages::new(tab, y.len()), rhs, t0, t1, n_steps, y)
+    }
+}
+
+fn fixed_steps_with<S: Stepper, R: OdeRhs + ?Sized>(
+    mut ws: S,
+    rhs: &R,
+    t0: f64,
+    t1: f64,
+    n_steps: usize,
+    y: &mut [C64],
+) -> Result<Stats, IntegrateError> {
+    let start = Instant::now();
     let h = (t1 - t0) / n_steps as f64;
-    let mut ws = Workspace::new(tab, y.len());
-    ws.eval_k0(rhs, t0, y);
+    let mut cur = y.to_vec();
+    ws.start(rhs, t0, &cur);
     for i in 0..n_steps {
         let t = t0 + i as f64 * h;
-        ws.stages(tab, rhs, t, h, y);
-        // Used only as a finiteness check here.
-        if !ws.error(tab, y, h, 1.0, 0.0).is_finite() {
+        // The error norm is used only as a finiteness check here.
+        if !ws.attempt(rhs, t, h, &cur, Tol { atol: 1.0, rtol: 0.0 }).is_finite() {
             return Err(IntegrateError::NonFinite { t });
         }
-        if !tab.error_uses_fsal() {
-            ws.eval_fsal(tab, rhs, t, h);
-        }
-        y.copy_from_slice(&ws.y_new);
-        ws.k.swap(ws.slot[0], ws.slot[tab.m]);
+        ws.complete(rhs, t, h);
+        ws.accept(&mut cur);
     }
+    y.copy_from_slice(&cur);
     Ok(Stats {
         steps: n_steps,
         rejected: 0,
-        rhs_evals: ws.rhs_evals,
+        rhs_evals: ws.rhs_evals(),
         wall_time_s: start.elapsed().as_secs_f64(),
         stopped_early: false,
     })
+}
+
+/// Error tolerances of a step.
+#[derive(Clone, Copy, Debug)]
+struct Tol {
+    atol: f64,
+    rtol: f64,
+}
+
+/// One way of taking the steps of an embedded pair: stage by stage
+/// ([`Stages`], any problem) or in the basis of the powers `L^q y`
+/// ([`Powers`], linear problems). The driver calls, per step, `attempt`
+/// (until the error is ≤ 1), `complete`, `dense` for the save times inside
+/// the step, and `accept`.
+trait Stepper {
+    /// Evaluates what the first step needs at `(t0, y)` (`f(t0, y)`).
+    fn start<R: OdeRhs + ?Sized>(&mut self, rhs: &R, t0: f64, y: &[C64]);
+    /// Starting step size (HNW II.4), after `start`.
+    fn initial_step<R: OdeRhs + ?Sized>(&mut self, rhs: &R, t0: f64, y: &[C64], tol: Tol, h_max: f64) -> f64;
+    /// Forms the step `(t, h)` from `y` and returns its scaled error norm
+    /// (≤ 1: accept; NaN if anything is non-finite).
+    fn attempt<R: OdeRhs + ?Sized>(&mut self, rhs: &R, t: f64, h: f64, y: &[C64], tol: Tol) -> f64;
+    /// Finishes an accepted step (whatever the next step and the dense
+    /// output need beyond the error test).
+    fn complete<R: OdeRhs + ?Sized>(&mut self, rhs: &R, t: f64, h: f64);
+    /// The continuous extension at `t + θh` (complete on `subset` if given).
+    fn dense<R: OdeRhs + ?Sized>(
+        &mut self,
+        rhs: &R,
+        t: f64,
+        h: f64,
+        y: &[C64],
+        theta: f64,
+        subset: Option<&[usize]>,
+    ) -> &[C64];
+    /// `y = y_new`; the step's data become the next step's start.
+    fn accept(&mut self, y: &mut Vec<C64>);
+    /// Calls of [`OdeRhs::eval`] so far.
+    fn rhs_evals(&self) -> usize;
+}
+
+/// First trial step of HNW II.4 from `d0 = ‖y0‖`, `d1 = ‖f(t0, y0)‖`.
+fn first_trial_step(d0: f64, d1: f64, h_max: f64) -> f64 {
+    let h0 = if d0 >= 1e-5 && d1 >= 1e-5 { 0.01 * d0 / d1 } else { 1e-6 };
+    h0.min(h_max)
+}
+
+/// Starting step of HNW II.4 from the trial step `h0`, `d1 = ‖f(t0, y0)‖`
+/// and `d2 ≈ ‖f'‖`, the difference quotient of f over the trial step.
+fn starting_step(tab: &Tableau, h0: f64, d1: f64, d2: f64, h_max: f64) -> f64 {
+    let dmax = d1.max(d2);
+    let h1 = if dmax <= 1e-15 {
+        (h0 * 1e-3).max(1e-6)
+    } else {
+        (0.01 / dmax).powf(1.0 / tab.control.q)
+    };
+    (100.0 * h0).min(h1).min(h_max)
 }
 
 /// PI step-size controller (HNW II.4; β-stabilisation HNW Vol. II IV.2).
@@ -440,282 +556,3 @@ impl Controller {
     }
 }
 
-/// All vectors of the step loop, allocated once.
-struct Workspace {
-    /// Stage derivatives; stage `i` lives in `k[slot[i]]`.
-    k: Vec<Vec<C64>>,
-    slot: [usize; MAX_STAGES],
-    y_new: Vec<C64>,
-    /// Stage argument; also the dense-output result.
-    y_stage: Vec<C64>,
-    /// Per-chunk partial sums of the norms.
-    partials: Vec<[f64; 2]>,
-    /// `y_stage` holds Σ_{j<m} e_j k_j of the current step (fused with y_new).
-    err_partial: bool,
-    rhs_evals: usize,
-}
-
-/// `out = base + h Σ_j coeffs_j k_{slot_j}` (zero coefficients skipped).
-fn combine(
-    out: &mut [C64],
-    base: &[C64],
-    h: f64,
-    coeffs: &[f64],
-    k: &[Vec<C64>],
-    slot: &[usize; MAX_STAGES],
-) {
-    let mut terms: [Term; MAX_STAGES] = [(0.0, &[]); MAX_STAGES];
-    let mut n = 0;
-    for (j, &c) in coeffs.iter().enumerate() {
-        if c != 0.0 {
-            terms[n] = (h * c, &k[slot[j]]);
-            n += 1;
-        }
-    }
-    vecops::lincomb(out, base, &terms[..n]);
-}
-
-/// Terms `e_j k_{slot_j}` for an error estimator.
-fn err_terms<'a>(
-    e: &[f64],
-    k: &'a [Vec<C64>],
-    slot: &[usize; MAX_STAGES],
-    terms: &mut [Term<'a>; MAX_STAGES],
-) -> usize {
-    let mut n = 0;
-    for (j, &c) in e.iter().enumerate() {
-        if c != 0.0 {
-            terms[n] = (c, &k[slot[j]]);
-            n += 1;
-        }
-    }
-    n
-}
-
-impl Workspace {
-    fn new(tab: &Tableau, n: usize) -> Self {
-        let zero = C64::new(0.0, 0.0);
-        let m = tab.m;
-        let total = tab.total_stages();
-        let mut k: Vec<Vec<C64>> = (0..=m).map(|_| vec![zero; n]).collect();
-        let mut slot = [0; MAX_STAGES];
-        for (i, s) in slot.iter_mut().enumerate().take(m + 1) {
-            *s = i;
-        }
-        // Main stages whose values neither the solution, the dense weights nor
-        // the extra stages use after the step can host the extra stages.
-        let unused = |j: usize| {
-            tab.b.get(j).is_none_or(|&b| b == 0.0)
-                && tab.dense.iter().all(|d| d.get(j).is_none_or(|&x| x == 0.0))
-                && (m + 1..total).all(|i| tab.row(i).get(j).is_none_or(|&x| x == 0.0))
-        };
-        let mut free = (1..m).filter(|&j| unused(j));
-        for s in slot.iter_mut().take(total).skip(m + 1) {
-            *s = free.next().unwrap_or_else(|| {
-                k.push(vec![zero; n]);
-                k.len() - 1
-            });
-        }
-        Workspace {
-            k,
-            slot,
-            y_new: vec![zero; n],
-            y_stage: vec![zero; n],
-            partials: vec![[0.0; 2]; vecops::n_chunks(n)],
-            err_partial: false,
-            rhs_evals: 0,
-        }
-    }
-
-    fn eval_k0<R: OdeRhs + ?Sized>(&mut self, rhs: &R, t: f64, y: &[C64]) {
-        rhs.eval(t, y, &mut self.k[self.slot[0]]);
-        self.rhs_evals += 1;
-    }
-
-    /// Stages `1..m` and `y_new` (plus the FSAL stage if the error estimate
-    /// needs it) of a step `(t, h)` from `y`; `k_0 = f(t, y)` is present.
-    fn stages<R: OdeRhs + ?Sized>(&mut self, tab: &Tableau, rhs: &R, t: f64, h: f64, y: &[C64]) {
-        for i in 1..tab.m {
-            combine(&mut self.y_stage, y, h, tab.row(i), &self.k, &self.slot);
-            rhs.eval(t + tab.c[i] * h, &self.y_stage, &mut self.k[self.slot[i]]);
-            self.rhs_evals += 1;
-        }
-        self.err_partial = false;
-        match &tab.err {
-            // Form y_new and the non-FSAL part of the error, Σ_{j<m} e_j k_j
-            // (into y_stage, free now), in one pass over the stages; the error
-            // norm then reads 4 vectors instead of m + 2.
-            ErrorEstimate::Rms(e) if e.len() > tab.m => {
-                let mut terms: [Term; MAX_STAGES] = [(0.0, &[]); MAX_STAGES];
-                let mut terms2: [Term; MAX_STAGES] = [(0.0, &[]); MAX_STAGES];
-                let (mut n, mut n2) = (0, 0);
-                for j in 0..tab.m {
-                    let v: &[C64] = &self.k[self.slot[j]];
-                    let (b, ej) = (tab.b.get(j).copied().unwrap_or(0.0), e[j]);
-                    if b != 0.0 {
-                        terms[n] = (h * b, v);
-                        n += 1;
-                    }
-                    if ej != 0.0 {
-                        terms2[n2] = (ej, v);
-                        n2 += 1;
-                    }
-                }
-                vecops::lincomb2(&mut self.y_new, y, &terms[..n], &mut self.y_stage, &terms2[..n2]);
-                self.err_partial = true;
-            }
-            _ => combine(&mut self.y_new, y, h, tab.b, &self.k, &self.slot),
-        }
-        if tab.error_uses_fsal() {
-            self.eval_fsal(tab, rhs, t, h);
-        }
-    }
-
-    /// FSAL stage `k_m = f(t + h, y_new)`.
-    fn eval_fsal<R: OdeRhs + ?Sized>(&mut self, tab: &Tableau, rhs: &R, t: f64, h: f64) {
-        rhs.eval(t + h, &self.y_new, &mut self.k[self.slot[tab.m]]);
-        self.rhs_evals += 1;
-    }
-
-    /// Scaled error norm of the step (≤ 1: accept); NaN if anything is
-    /// non-finite.
-    fn error(&mut self, tab: &Tableau, y: &[C64], h: f64, atol: f64, rtol: f64) -> f64 {
-        let n = y.len().max(1) as f64;
-        let mut t0: [Term; MAX_STAGES] = [(0.0, &[]); MAX_STAGES];
-        let mut t1: [Term; MAX_STAGES] = [(0.0, &[]); MAX_STAGES];
-        let (e0, e1): (&[f64], &[f64]) = match &tab.err {
-            ErrorEstimate::Rms(e) => (e, &[]),
-            ErrorEstimate::Dop853 { e5, e3 } => (e5, e3),
-        };
-        let (n0, n1) = if self.err_partial {
-            // Σ_{j<m} e_j k_j is in y_stage (see `stages`); add the FSAL term.
-            t0[0] = (1.0, &self.y_stage);
-            t0[1] = (e0[tab.m], &self.k[self.slot[tab.m]]);
-            (2, 0)
-        } else {
-            (err_terms(e0, &self.k, &self.slot, &mut t0), err_terms(e1, &self.k, &self.slot, &mut t1))
-        };
-        let Some([s0, s1]) = vecops::weighted_sq_sums(
-            &mut self.partials,
-            y,
-            &self.y_new,
-            atol,
-            rtol,
-            &t0[..n0],
-            &t1[..n1],
-        ) else {
-            return f64::NAN;
-        };
-        match tab.err {
-            ErrorEstimate::Rms(_) => h.abs() * (s0 / n).sqrt(),
-            ErrorEstimate::Dop853 { .. } => {
-                let deno = s0 + 0.01 * s1;
-                let deno = if deno > 0.0 { deno } else { 1.0 };
-                h.abs() * s0 / (n * deno).sqrt()
-            }
-        }
-    }
-
-    /// Initial step (HNW II.4, "Starting step size"); needs `k_0 = f(t0, y0)`
-    /// and costs one rhs call. Uses `y_stage` and stage slot 1 as scratch.
-    #[allow(clippy::too_many_arguments)]
-    fn initial_step<R: OdeRhs + ?Sized>(
-        &mut self,
-        tab: &Tableau,
-        rhs: &R,
-        t0: f64,
-        y: &[C64],
-        atol: f64,
-        rtol: f64,
-        h_max: f64,
-    ) -> f64 {
-        let n = y.len().max(1) as f64;
-        let (s0, s1) = (self.slot[0], self.slot[1]);
-        let [d0, d1] = vecops::weighted_sq_sums(
-            &mut self.partials,
-            y,
-            y,
-            atol,
-            rtol,
-            &[(1.0, y)],
-            &[(1.0, &self.k[s0])],
-        )
-        .map_or([f64::NAN; 2], |s| s.map(|x| (x / n).sqrt()));
-        let h0 = if d0 >= 1e-5 && d1 >= 1e-5 {
-            0.01 * d0 / d1
-        } else {
-            1e-6
-        };
-        let h0 = h0.min(h_max);
-        vecops::lincomb(&mut self.y_stage, y, &[(h0, &self.k[s0])]);
-        rhs.eval(t0 + h0, &self.y_stage, &mut self.k[s1]);
-        self.rhs_evals += 1;
-        let d2 = vecops::weighted_sq_sums(
-            &mut self.partials,
-            y,
-            y,
-            atol,
-            rtol,
-            &[(1.0, &self.k[s1]), (-1.0, &self.k[s0])],
-            &[],
-        )
-        .map_or(f64::NAN, |s| (s[0] / n).sqrt() / h0);
-        let dmax = d1.max(d2);
-        let h1 = if dmax <= 1e-15 {
-            (h0 * 1e-3).max(1e-6)
-        } else {
-            (0.01 / dmax).powf(1.0 / tab.control.q)
-        };
-        (100.0 * h0).min(h1).min(h_max)
-    }
-
-    /// Extra stages of the continuous extension (DOP853), after `k_m`.
-    fn dense_stages<R: OdeRhs + ?Sized>(
-        &mut self,
-        tab: &Tableau,
-        rhs: &R,
-        t: f64,
-        h: f64,
-        y: &[C64],
-    ) {
-        for i in tab.m + 1..tab.total_stages() {
-            combine(&mut self.y_stage, y, h, tab.row(i), &self.k, &self.slot);
-            rhs.eval(t + tab.c[i] * h, &self.y_stage, &mut self.k[self.slot[i]]);
-            self.rhs_evals += 1;
-        }
-    }
-
-    /// `y_stage = u(t + θh)`, the continuous extension of the step.
-    fn dense_eval(&mut self, tab: &Tableau, y: &[C64], h: f64, theta: f64, subset: Option<&[usize]>) {
-        let mut w = [0.0; MAX_STAGES];
-        tab.dense_weights(theta, &mut w);
-        if let Some(idx) = subset {
-            let n = tab.total_stages();
-            for &i in idx {
-                let mut v = y[i];
-                for (j, &c) in w[..n].iter().enumerate() {
-                    if c != 0.0 {
-                        v += self.k[self.slot[j]][i] * (h * c);
-                    }
-                }
-                self.y_stage[i] = v;
-            }
-            return;
-        }
-        combine(
-            &mut self.y_stage,
-            y,
-            h,
-            &w[..tab.total_stages()],
-            &self.k,
-            &self.slot,
-        );
-    }
-
-    /// `y = y_new` (a swap: y_new's old contents are dead); the FSAL stage
-    /// becomes the next step's stage 0.
-    fn accept(&mut self, tab: &Tableau, y: &mut Vec<C64>) {
-        std::mem::swap(y, &mut self.y_new);
-        self.k.swap(self.slot[0], self.slot[tab.m]);
-    }
-}

@@ -2,6 +2,7 @@
 //! (a forced non-normal linear system, the Kepler problem via Kepler's
 //! equation, y' = y²) and the Runge–Kutta order conditions (rooted trees).
 
+use super::powers::Powers;
 use super::tableau::{Tableau, DOP853, DOPRI5, MAX_STAGES};
 use super::*;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -131,6 +132,9 @@ impl<R: OdeRhs> OdeRhs for Counting<R> {
         self.calls.fetch_add(1, Ordering::Relaxed);
         self.inner.eval(t, y, dy)
     }
+    fn is_linear(&self) -> bool {
+        self.inner.is_linear()
+    }
 }
 
 /// Decoupled y_j' = λ_j y_j, long enough for the parallel path.
@@ -193,7 +197,7 @@ fn fixed_step_slope<R: OdeRhs>(
     let mut errs = Vec::new();
     for &n in ns {
         let mut y = y0;
-        let st = fixed_steps(method, rhs, 0.0, t1, n, &mut y).expect("fixed steps");
+        let st = fixed_steps(method, rhs, 0.0, t1, n, &mut y, true).expect("fixed steps");
         assert_eq!(st.steps, n);
         hs.push(t1 / n as f64);
         errs.push(max_err(&y, &exact));
@@ -639,7 +643,7 @@ fn fixed_steps_counts_calls() {
     for (method, per_step) in [(Method::Dopri5, 6), (Method::Dop853, 12)] {
         let rhs = Counting::new(FORCED);
         let mut y = f.y0();
-        let st = fixed_steps(method, &rhs, 0.0, 1.0, 10, &mut y).expect("fixed steps");
+        let st = fixed_steps(method, &rhs, 0.0, 1.0, 10, &mut y, true).expect("fixed steps");
         assert_eq!(st.rhs_evals, per_step * 10 + 1);
         assert_eq!(st.rhs_evals, rhs.calls());
     }
@@ -827,7 +831,7 @@ fn invalid_inputs_are_rejected() {
     neg_h0.h0 = Some(-1.0);
     assert!(bad(go(&neg_h0, &mut f.y0(), &[1.0])), "h0 < 0");
     assert!(
-        bad(fixed_steps(Method::Dop853, &f, 0.0, 1.0, 0, &mut f.y0())),
+        bad(fixed_steps(Method::Dop853, &f, 0.0, 1.0, 0, &mut f.y0(), true)),
         "0 fixed steps"
     );
 }
@@ -911,4 +915,146 @@ impl OdeRhs for Decay {
             *d = l * x;
         }
     }
+}
+
+// ------------------------------------------------- the linear (powers) form
+
+/// y' = A y with the non-normal A of [`FORCED`] and no forcing: linear and
+/// autonomous, so the integrator may step in the basis of powers `A^q y`.
+/// Exact solution in closed form (triangular A).
+#[derive(Clone, Copy)]
+struct Homogeneous {
+    linear: bool,
+}
+
+impl Homogeneous {
+    fn y0() -> [C64; 2] {
+        FORCED.y0()
+    }
+    fn exact(t: f64) -> [C64; 2] {
+        let f = FORCED;
+        let (e1, e2) = ((f.l1 * t).exp(), (f.l2 * t).exp());
+        let e12 = f.mu * (e1 - e2) / (f.l1 - f.l2);
+        let y0 = Self::y0();
+        [e1 * y0[0] + e12 * y0[1], e2 * y0[1]]
+    }
+}
+
+impl OdeRhs for Homogeneous {
+    fn len(&self) -> usize {
+        2
+    }
+    fn eval(&self, _t: f64, y: &[C64], dy: &mut [C64]) {
+        let f = FORCED;
+        dy[0] = f.l1 * y[0] + f.mu * y[1];
+        dy[1] = f.l2 * y[1];
+    }
+    fn is_linear(&self) -> bool {
+        self.linear
+    }
+}
+
+/// The step polynomial of DOPRI5 in the powers basis is its stability
+/// function R(z) = 1 + z + z²/2 + z³/6 + z⁴/24 + z⁵/120 + z⁶/600 (HNW IV.2),
+/// and its error polynomial has no terms below z⁵ (b and b̂ agree to order 4).
+#[test]
+fn dopri5_powers_form_is_its_stability_function() {
+    let p = Powers::new(&DOPRI5, 1);
+    let want = [1.0, 1.0, 0.5, 1.0 / 6.0, 1.0 / 24.0, 1.0 / 120.0, 1.0 / 600.0];
+    for (q, w) in want.iter().enumerate() {
+        assert!((p.alpha[DOPRI5.m][q] - w).abs() < 1e-15, "z^{q}: {} vs {w}", p.alpha[DOPRI5.m][q]);
+    }
+    assert!(p.alpha[DOPRI5.m][7..].iter().all(|&x| x == 0.0));
+    assert!(p.err[0][..5].iter().all(|&x| x == 0.0), "{:?}", &p.err[0][..8]);
+    assert!(p.err[0][5] != 0.0);
+    // One application of L per stage after the first: K = m + 1 powers.
+    assert_eq!((p.k_step, p.k_dense), (7, 7));
+    let q = Powers::new(&DOP853, 1);
+    assert_eq!((q.k_step, q.k_dense), (13, 16));
+}
+
+#[test]
+fn powers_form_has_the_methods_orders_in_fixed_steps() {
+    for (method, ns, order) in [
+        (Method::Dopri5, &[20usize, 40, 80, 160][..], 5.0),
+        (Method::Dop853, &[8usize, 11, 16, 23, 32][..], 8.0),
+    ] {
+        let rhs = Homogeneous { linear: true };
+        let (s, errs) = fixed_step_slope(method, &rhs, Homogeneous::y0(), Homogeneous::exact(5.0), 5.0, ns);
+        println!("{method:?} powers form: slope {s:.3} {errs:?}");
+        // The tolerance of the order tests above; DOP853's stability function
+        // matches e^z only to z^8 (z^9 coefficient differs), so 8 on linear problems too.
+        assert!((s - order).abs() < 0.3, "{method:?}: slope {s}");
+    }
+}
+
+#[test]
+fn powers_form_takes_the_same_steps_as_the_stage_form() {
+    // Same method in exact arithmetic: same accepted/rejected steps, and the
+    // saved states agree to round-off (rtol 1e-10 runs, differences ~1e-14).
+    let ts = linspace(0.0, 6.0, 37);
+    for method in [Method::Dopri5, Method::Dop853] {
+        let mut integ = Integrator::new(method, 1e-10, 1e-13);
+        let (st_p, ys_p) = run(&integ, &Homogeneous { linear: true }, &Homogeneous::y0(), &ts);
+        integ.linear_form = false;
+        let (st_s, ys_s) = run(&integ, &Homogeneous { linear: true }, &Homogeneous::y0(), &ts);
+        assert_eq!((st_p.steps, st_p.rejected), (st_s.steps, st_s.rejected), "{method:?}");
+        for (k, (a, b)) in ys_p.iter().zip(&ys_s).enumerate() {
+            assert!(max_err(a, b) < 1e-13, "{method:?} save {k}: {}", max_err(a, b));
+            // And both meet the tolerance against the exact solution.
+            assert!(max_err(a, &Homogeneous::exact(ts[k])) < 1e-8, "{method:?} save {k}");
+        }
+    }
+}
+
+#[test]
+fn powers_form_matches_stage_form_on_a_lindblad_problem() {
+    // The master equation's generator itself (kernel, full layout), random
+    // parameters incl. complex couplings and thermal baths, random state.
+    use crate::liouvillian::{kernel::Kernel, Generator, Liouvillian};
+    struct Lindblad(Kernel);
+    impl OdeRhs for Lindblad {
+        fn len(&self) -> usize {
+            self.0.dim().pow(2)
+        }
+        fn eval(&self, _t: f64, y: &[C64], dy: &mut [C64]) {
+            self.0.apply(y, dy)
+        }
+        fn is_linear(&self) -> bool {
+            true
+        }
+    }
+    let mut rng = crate::testutil::Rng::new(41);
+    let p = crate::liouvillian::tests::random_params(&mut rng, [4, 3, 3]);
+    let d = p.space().dim();
+    let rho = crate::liouvillian::tests::random_hermitian(&mut rng, d);
+    let rhs = Lindblad(Kernel::new(Generator::new(&p.lindblad_terms())));
+    let ts = linspace(0.0, 2.0, 11);
+    let mut integ = Integrator::new(Method::Dopri5, 1e-9, 1e-12);
+    let (st_p, ys_p) = run(&integ, &rhs, &rho, &ts);
+    integ.linear_form = false;
+    let (st_s, ys_s) = run(&integ, &rhs, &rho, &ts);
+    assert_eq!((st_p.steps, st_p.rejected), (st_s.steps, st_s.rejected));
+    let scale = rho.iter().map(|z| z.norm()).fold(0.0, f64::max);
+    for (a, b) in ys_p.iter().zip(&ys_s) {
+        assert!(max_err(a, b) < 1e-12 * scale, "{}", max_err(a, b));
+    }
+}
+
+#[test]
+fn powers_form_rejected_steps_cost_no_evaluations() {
+    // Start with a step far too large: several rejections, yet exactly one
+    // evaluation to start and six (DOPRI5) per accepted step.
+    let rhs = Counting::new(Homogeneous { linear: true });
+    let mut integ = Integrator::new(Method::Dopri5, 1e-9, 1e-12);
+    integ.h0 = Some(4.0);
+    let (st, _) = run(&integ, &rhs, &Homogeneous::y0(), &[0.0, 5.0]);
+    assert!(st.rejected >= 2, "{st:?}");
+    assert_eq!(st.rhs_evals, 1 + 6 * st.steps, "{st:?}");
+    assert_eq!(rhs.calls(), st.rhs_evals);
+    // The stage form pays six evaluations for every attempt.
+    let rhs = Counting::new(Homogeneous { linear: false });
+    let (st_s, _) = run(&integ, &rhs, &Homogeneous::y0(), &[0.0, 5.0]);
+    assert_eq!((st_s.steps, st_s.rejected), (st.steps, st.rejected));
+    assert_eq!(st_s.rhs_evals, 1 + 6 * (st.steps + st.rejected));
 }

@@ -159,3 +159,229 @@ pub(crate) fn weighted_sq_sums(
     }
     (tot[0].is_finite() && tot[1].is_finite()).then_some(tot)
 }
+
+/// `v` as interleaved `[re, im, re, im, …]` doubles.
+fn as_f64(v: &[C64]) -> &[f64] {
+    // SAFETY: Complex64 is #[repr(C)] { re: f64, im: f64 }: 2·len f64 with
+    // the same alignment requirement.
+    unsafe { std::slice::from_raw_parts(v.as_ptr() as *const f64, 2 * v.len()) }
+}
+
+fn as_f64_mut(v: &mut [C64]) -> &mut [f64] {
+    // SAFETY: as in `as_f64`, and the borrow is exclusive.
+    unsafe { std::slice::from_raw_parts_mut(v.as_mut_ptr() as *mut f64, 2 * v.len()) }
+}
+
+/// One pass over a basis `w` (`w[0] = y`) that forms `y_new = Σ c_y[q] w[q]`
+/// and `f_new = Σ c_f[q] w[q]`, and the weighted sums of squares (as in
+/// [`weighted_sq_sums`], with `sc` from `y` and `y_new`) of the error
+/// estimates `Σ c_e[e][q] w[q]` (an empty coefficient list gives 0).
+/// Coefficient lists are at most as long as `w`.
+///
+/// The coefficients are real, so the combinations are taken on the
+/// interleaved doubles, all four sums of an entry in registers, with the
+/// basis length a compile-time constant (8 = DOPRI5, 14 = DOP853; other
+/// lengths are padded with zero-weight terms) and the instruction set chosen
+/// at run time: one read of every input and one write of each output.
+///
+/// Returns `None` if `y_new` or either sum is not finite.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn powers_pass(
+    partials: &mut [[f64; 2]],
+    w: &[&[C64]],
+    c_y: &[f64],
+    c_f: &[f64],
+    c_e: [&[f64]; 2],
+    y_new: &mut [C64],
+    f_new: &mut [C64],
+    atol: f64,
+    rtol: f64,
+) -> Option<[f64; 2]> {
+    match w.len() {
+        0..=8 => powers_pass_n::<8>(partials, w, c_y, c_f, c_e, y_new, f_new, atol, rtol),
+        9..=14 => powers_pass_n::<14>(partials, w, c_y, c_f, c_e, y_new, f_new, atol, rtol),
+        15..=18 => powers_pass_n::<18>(partials, w, c_y, c_f, c_e, y_new, f_new, atol, rtol),
+        n => panic!("powers_pass: basis of {n} vectors (at most 18)"),
+    }
+}
+
+/// Coefficients of one pass, padded to `NB` terms.
+struct PassCoefs<const NB: usize> {
+    y: [f64; NB],
+    f: [f64; NB],
+    e0: [f64; NB],
+    e1: [f64; NB],
+}
+
+#[allow(clippy::too_many_arguments)]
+fn powers_pass_n<const NB: usize>(
+    partials: &mut [[f64; 2]],
+    w: &[&[C64]],
+    c_y: &[f64],
+    c_f: &[f64],
+    c_e: [&[f64]; 2],
+    y_new: &mut [C64],
+    f_new: &mut [C64],
+    atol: f64,
+    rtol: f64,
+) -> Option<[f64; 2]> {
+    let y = w[0];
+    let pad = |c: &[f64]| {
+        let mut out = [0.0; NB];
+        out[..c.len()].copy_from_slice(c);
+        out
+    };
+    let coefs = PassCoefs::<NB> { y: pad(c_y), f: pad(c_f), e0: pad(c_e[0]), e1: pad(c_e[1]) };
+    // Padding terms read y with weight 0.
+    let mut basis: [&[f64]; NB] = [as_f64(y); NB];
+    for (b, v) in basis.iter_mut().zip(w) {
+        *b = as_f64(v);
+    }
+    let simd = crate::simd::Simd::best();
+    let chunk = |ci: usize, yn: &mut [C64], fn_: &mut [C64], out: &mut [f64; 2]| {
+        let start = 2 * ci * CHUNK;
+        let mut parts: [&[f64]; NB] = [&[]; NB];
+        for (p, b) in parts.iter_mut().zip(&basis) {
+            *p = &b[start..start + 2 * yn.len()];
+        }
+        *out = pass_chunk_dispatch(simd, &parts, &coefs, as_f64_mut(yn), as_f64_mut(fn_), atol, rtol);
+    };
+    let partials = &mut partials[..n_chunks(y.len())];
+    if y.len() >= PAR_MIN {
+        y_new
+            .par_chunks_mut(CHUNK)
+            .zip(f_new.par_chunks_mut(CHUNK))
+            .zip(partials.par_iter_mut())
+            .enumerate()
+            .for_each(|(ci, ((yn, fn_), p))| chunk(ci, yn, fn_, p));
+    } else {
+        y_new
+            .chunks_mut(CHUNK)
+            .zip(f_new.chunks_mut(CHUNK))
+            .zip(partials.iter_mut())
+            .enumerate()
+            .for_each(|(ci, ((yn, fn_), p))| chunk(ci, yn, fn_, p));
+    }
+    let mut tot = [0.0; 2];
+    for p in partials.iter() {
+        tot[0] += p[0];
+        tot[1] += p[1];
+    }
+    (tot[0].is_finite() && tot[1].is_finite()).then_some(tot)
+}
+
+fn pass_chunk_dispatch<const NB: usize>(
+    simd: crate::simd::Simd,
+    w: &[&[f64]; NB],
+    c: &PassCoefs<NB>,
+    yn: &mut [f64],
+    fn_: &mut [f64],
+    atol: f64,
+    rtol: f64,
+) -> [f64; 2] {
+    use crate::simd::Simd;
+    match simd {
+        Simd::Generic => pass_chunk::<NB, false>(w, c, yn, fn_, atol, rtol),
+        // SAFETY: the variants are chosen by run-time feature detection.
+        #[cfg(target_arch = "x86_64")]
+        Simd::Avx2 => unsafe { pass_chunk_avx2(w, c, yn, fn_, atol, rtol) },
+        #[cfg(target_arch = "x86_64")]
+        Simd::Avx512 => unsafe { pass_chunk_avx512(w, c, yn, fn_, atol, rtol) },
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn pass_chunk_avx2<const NB: usize>(
+    w: &[&[f64]; NB],
+    c: &PassCoefs<NB>,
+    yn: &mut [f64],
+    fn_: &mut [f64],
+    atol: f64,
+    rtol: f64,
+) -> [f64; 2] {
+    pass_chunk::<NB, true>(w, c, yn, fn_, atol, rtol)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512vl,avx512dq,avx2,fma")]
+unsafe fn pass_chunk_avx512<const NB: usize>(
+    w: &[&[f64]; NB],
+    c: &PassCoefs<NB>,
+    yn: &mut [f64],
+    fn_: &mut [f64],
+    atol: f64,
+    rtol: f64,
+) -> [f64; 2] {
+    pass_chunk::<NB, true>(w, c, yn, fn_, atol, rtol)
+}
+
+/// `a·b + acc`, fused where the instruction set has FMA.
+#[inline(always)]
+fn madd<const FMA: bool>(a: f64, b: f64, acc: f64) -> f64 {
+    if FMA {
+        a.mul_add(b, acc)
+    } else {
+        a * b + acc
+    }
+}
+
+/// The pass over one chunk (interleaved doubles): writes `yn`, `fn_`, and
+/// returns the two weighted sums of squares (NaN if `yn` is not finite).
+#[inline(always)]
+fn pass_chunk<const NB: usize, const FMA: bool>(
+    w: &[&[f64]; NB],
+    c: &PassCoefs<NB>,
+    yn: &mut [f64],
+    fn_: &mut [f64],
+    atol: f64,
+    rtol: f64,
+) -> [f64; 2] {
+    const B: usize = 2 * BLOCK;
+    let len = yn.len();
+    let mut acc = [0.0f64; 2];
+    let mut finite = true;
+    let mut e0 = [0.0f64; B];
+    let mut e1 = [0.0f64; B];
+    let mut s = 0;
+    while s < len {
+        let e = (s + B).min(len);
+        let n = e - s;
+        let mut src: [&[f64]; NB] = [&[]; NB];
+        for (d, v) in src.iter_mut().zip(w) {
+            *d = &v[s..e];
+        }
+        let (ys, fs) = (&mut yn[s..e], &mut fn_[s..e]);
+        let (e0s, e1s) = (&mut e0[..n], &mut e1[..n]);
+        for j in 0..n {
+            let (mut a, mut b, mut x, mut z) = (0.0, 0.0, 0.0, 0.0);
+            for q in 0..NB {
+                let v = src[q][j];
+                a = madd::<FMA>(c.y[q], v, a);
+                b = madd::<FMA>(c.f[q], v, b);
+                x = madd::<FMA>(c.e0[q], v, x);
+                z = madd::<FMA>(c.e1[q], v, z);
+            }
+            ys[j] = a;
+            fs[j] = b;
+            e0s[j] = x;
+            e1s[j] = z;
+        }
+        let y0 = src[0];
+        for i in 0..n / 2 {
+            let (yr, yi) = (y0[2 * i], y0[2 * i + 1]);
+            let (nr, ni) = (ys[2 * i], ys[2 * i + 1]);
+            finite &= nr.is_finite() && ni.is_finite();
+            let sc = atol + rtol * (yr * yr + yi * yi).max(nr * nr + ni * ni).sqrt();
+            let inv = 1.0 / (sc * sc);
+            acc[0] += (e0s[2 * i] * e0s[2 * i] + e0s[2 * i + 1] * e0s[2 * i + 1]) * inv;
+            acc[1] += (e1s[2 * i] * e1s[2 * i] + e1s[2 * i + 1] * e1s[2 * i + 1]) * inv;
+        }
+        s = e;
+    }
+    if finite {
+        acc
+    } else {
+        [f64::NAN; 2]
+    }
+}

@@ -16,6 +16,7 @@
 //! a Hermitian input; density matrices and their RK stages are.
 
 use super::{Coef, Generator, Liouvillian, Piece};
+pub use crate::simd::Simd;
 use num_complex::Complex64 as C64;
 use rayon::prelude::*;
 use std::ops::Range;
@@ -122,40 +123,9 @@ impl Layout {
     }
 }
 
-/// Instruction set the row loop is compiled for, chosen once at run time so a
-/// portable binary (built for baseline x86-64) still uses AVX2/AVX-512 where
-/// the CPU has them: complex multiply-adds vectorise ~4–6× better there.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Simd {
-    Generic,
-    #[cfg(target_arch = "x86_64")]
-    Avx2,
-    #[cfg(target_arch = "x86_64")]
-    Avx512,
-}
-
-impl Simd {
-    pub fn detect() -> Self {
-        #[cfg(target_arch = "x86_64")]
-        {
-            if std::is_x86_feature_detected!("avx512f")
-                && std::is_x86_feature_detected!("avx512vl")
-                && std::is_x86_feature_detected!("avx512dq")
-                && std::is_x86_feature_detected!("fma")
-            {
-                return Simd::Avx512;
-            }
-            if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
-                return Simd::Avx2;
-            }
-        }
-        Simd::Generic
-    }
-}
-
 impl Kernel {
     pub fn new(generator: Generator) -> Self {
-        Self::with_simd(generator, Simd::detect())
+        Self::with_simd(generator, Simd::best())
     }
 
     /// As [`Kernel::new`] with a given instruction set (tests compare them).

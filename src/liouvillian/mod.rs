@@ -156,4 +156,4 @@ impl Piece {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -59,13 +59,9 @@ pub enum MasterError {
 /// states + the explicit superoperator if used.
 pub fn memory_estimate(p: &MicroParams, opts: &MasterOptions, n_save: usize) -> usize {
     let d2 = p.space().dim().pow(2);
-    // Integrator workspace (DOPRI5 10 vectors, DOP853 16, the state included)
-    // plus the caller's state; counted at full size d², an upper bound for
-    // the banded layout.
-    let vectors = match opts.method {
-        Method::Dopri5 => 10,
-        Method::Dop853 => 16,
-    } + 1;
+    // Integrator workspace and its copy of the state, plus the caller's
+    // state; counted at full size d², an upper bound for the banded layout.
+    let vectors = Integrator::new(opts.method, opts.rtol, opts.atol).workspace_vectors(true) + 1;
     let stored = match opts.save_state {
         SaveState::None => 0,
         SaveState::Final => 1,
@@ -152,6 +148,10 @@ impl OdeRhs for Rhs {
             Rhs::Kernel(k) => k.apply_banded(y, dy),
             Rhs::Super(s) => s.apply(y, dy),
         }
+    }
+    /// dρ/dt = 𝓛ρ with a time-independent 𝓛 (rotating frame, constant drive).
+    fn is_linear(&self) -> bool {
+        true
     }
 }
 
