@@ -36,6 +36,9 @@ pub struct Kernel {
     compiled: Vec<KPiece>,
     d: usize,
     simd: Simd,
+    /// The AVX-512 fused row loop's form of the pieces (see `fused.rs`).
+    #[cfg(target_arch = "x86_64")]
+    fused: Option<super::fused::Fused>,
     full: Layout,
     banded: Layout,
 }
@@ -73,6 +76,11 @@ impl Layout {
             len += d - c;
         }
         Self { d, col0, start, len }
+    }
+
+    /// Matrix dimension d.
+    pub fn d(&self) -> usize {
+        self.d
     }
 
     /// Length of the flat vector.
@@ -138,7 +146,18 @@ impl Kernel {
         // The diagonal piece (Δ = 0, every column of every row) goes first and
         // assigns, so the output row needs no zeroing pass.
         compiled.sort_by_key(|p| !p.is_full_diagonal());
-        Self { full: Layout::full(d), banded: Layout::banded(d, band), compiled, generator, d, simd }
+        #[cfg(target_arch = "x86_64")]
+        let fused = if simd == Simd::Avx512 { super::fused::Fused::new(&compiled) } else { None };
+        Self {
+            full: Layout::full(d),
+            banded: Layout::banded(d, band),
+            compiled,
+            generator,
+            d,
+            simd,
+            #[cfg(target_arch = "x86_64")]
+            fused,
+        }
     }
 
     /// The banded layout this kernel works in (see [`Layout`]).
@@ -202,7 +221,18 @@ impl Kernel {
             #[cfg(target_arch = "x86_64")]
             Simd::Avx2 => unsafe { row_avx2(pieces, r, cols, layout, rho, out) },
             #[cfg(target_arch = "x86_64")]
-            Simd::Avx512 => unsafe { row_avx512(pieces, r, cols, layout, rho, out) },
+            Simd::Avx512 => unsafe {
+                // SAFETY: as above; the band covers every piece (`with_simd`).
+                if let Some(f) = self.fused.as_ref().filter(|_| cols == (0..self.d)) {
+                    if super::fused::row_avx512(f, r, layout, rho, out) {
+                        for &p in &f.rest {
+                            apply_piece(&pieces[p], r, r..self.d, layout, rho, out);
+                        }
+                        return;
+                    }
+                }
+                row_avx512(pieces, r, cols, layout, rho, out)
+            },
         }
     }
 }
@@ -270,7 +300,7 @@ unsafe fn row_avx512(
 /// then costs one real-by-complex and one complex-scalar multiply per entry,
 /// and when σ is real or imaginary (real couplings) only two real multiplies.
 #[derive(Debug, Clone)]
-enum KPiece {
+pub(super) enum KPiece {
     /// σ[i]·ρ[i, k] (left multiplication, or a general piece's per-row part).
     Scaled { d_row: isize, d_col: isize, row: Vec<C64>, col: Option<Vec<f64>> },
     /// Fallback for column weights that are not a constant times a real vector.

@@ -17,6 +17,8 @@
 //!
 //! Density matrices are row-major flat vectors: ρ[r, c] = rho[r·d + c].
 
+#[cfg(target_arch = "x86_64")]
+mod fused;
 pub mod kernel;
 pub mod superop;
 
