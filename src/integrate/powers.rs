@@ -255,20 +255,13 @@ impl Stepper for Powers {
         }
         let c = scaled(&delta, h, k);
         let basis = basis(y, &self.w, k);
-        if let Some(idx) = subset {
-            for &i in idx {
-                let mut v = C64::new(0.0, 0.0);
-                for q in 0..=k {
-                    v += basis[q][i] * c[q];
-                }
-                self.y_dense[i] = v;
-            }
-        } else {
-            let mut terms: [Term; MAX_POW] = [(0.0, &[]); MAX_POW];
-            for q in 1..=k {
-                terms[q - 1] = (c[q], basis[q]);
-            }
-            vecops::lincomb(&mut self.y_dense, y, &terms[..k]);
+        let mut terms: [Term; MAX_POW] = [(0.0, &[]); MAX_POW];
+        for q in 1..=k {
+            terms[q - 1] = (c[q], basis[q]);
+        }
+        match subset {
+            Some(idx) => vecops::lincomb_at(&mut self.y_dense, idx, y, &terms[..k]),
+            None => vecops::lincomb(&mut self.y_dense, y, &terms[..k]),
         }
         &self.y_dense
     }

@@ -24,6 +24,24 @@ pub(super) struct Stages {
     rhs_evals: usize,
 }
 
+/// Terms `h·coeffs_j · k_{slot_j}` (zero coefficients skipped) and their number.
+fn stage_terms<'a>(
+    h: f64,
+    coeffs: &[f64],
+    k: &'a [Vec<C64>],
+    slot: &[usize; MAX_STAGES],
+) -> ([Term<'a>; MAX_STAGES], usize) {
+    let mut terms: [Term; MAX_STAGES] = [(0.0, &[]); MAX_STAGES];
+    let mut n = 0;
+    for (j, &c) in coeffs.iter().enumerate() {
+        if c != 0.0 {
+            terms[n] = (h * c, &k[slot[j]]);
+            n += 1;
+        }
+    }
+    (terms, n)
+}
+
 /// `out = base + h Σ_j coeffs_j k_{slot_j}` (zero coefficients skipped).
 fn combine(
     out: &mut [C64],
@@ -33,14 +51,7 @@ fn combine(
     k: &[Vec<C64>],
     slot: &[usize; MAX_STAGES],
 ) {
-    let mut terms: [Term; MAX_STAGES] = [(0.0, &[]); MAX_STAGES];
-    let mut n = 0;
-    for (j, &c) in coeffs.iter().enumerate() {
-        if c != 0.0 {
-            terms[n] = (h * c, &k[slot[j]]);
-            n += 1;
-        }
-    }
+    let (terms, n) = stage_terms(h, coeffs, k, slot);
     vecops::lincomb(out, base, &terms[..n]);
 }
 
@@ -245,27 +256,11 @@ impl Stages {
     fn dense_eval(&mut self, tab: &Tableau, y: &[C64], h: f64, theta: f64, subset: Option<&[usize]>) {
         let mut w = [0.0; MAX_STAGES];
         tab.dense_weights(theta, &mut w);
-        if let Some(idx) = subset {
-            let n = tab.total_stages();
-            for &i in idx {
-                let mut v = y[i];
-                for (j, &c) in w[..n].iter().enumerate() {
-                    if c != 0.0 {
-                        v += self.k[self.slot[j]][i] * (h * c);
-                    }
-                }
-                self.y_stage[i] = v;
-            }
-            return;
+        let (terms, n) = stage_terms(h, &w[..tab.total_stages()], &self.k, &self.slot);
+        match subset {
+            Some(idx) => vecops::lincomb_at(&mut self.y_stage, idx, y, &terms[..n]),
+            None => vecops::lincomb(&mut self.y_stage, y, &terms[..n]),
         }
-        combine(
-            &mut self.y_stage,
-            y,
-            h,
-            &w[..tab.total_stages()],
-            &self.k,
-            &self.slot,
-        );
     }
 
     /// `y = y_new` (a swap: y_new's old contents are dead); the FSAL stage

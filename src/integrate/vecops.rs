@@ -89,6 +89,34 @@ pub(crate) fn lincomb2(out: &mut [C64], base: &[C64], terms: &[Term], out2: &mut
     });
 }
 
+/// `out[i] = base[i] + Σ c·v[i]` for the indices `idx` only (strictly
+/// increasing, so tasks write disjoint entries); parallel for long lists.
+/// Used by the dense output when the observer reads a few entries: those
+/// reads are scattered over the vectors and latency-bound, so both cores help.
+pub(crate) fn lincomb_at(out: &mut [C64], idx: &[usize], base: &[C64], terms: &[Term]) {
+    struct Shared(*mut C64);
+    // SAFETY: indices are distinct (strictly increasing), so tasks write disjoint entries.
+    unsafe impl Sync for Shared {}
+    assert!(idx.windows(2).all(|w| w[0] < w[1]) && idx.last().is_none_or(|&i| i < out.len()));
+    let p = Shared(out.as_mut_ptr());
+    let work = |ix: &[usize]| {
+        let p = &p;
+        for &i in ix {
+            let mut v = base[i];
+            for &(c, t) in terms {
+                v += t[i] * c;
+            }
+            // SAFETY: i < out.len() (checked above) and no other task writes entry i.
+            unsafe { *p.0.add(i) = v };
+        }
+    };
+    if idx.len() >= 4096 {
+        idx.par_chunks(1024).for_each(work);
+    } else {
+        work(idx);
+    }
+}
+
 /// `out = src` (parallel copy).
 pub(crate) fn copy(out: &mut [C64], src: &[C64]) {
     for_chunks(out, |off, o| o.copy_from_slice(&src[off..off + o.len()]));
