@@ -199,7 +199,7 @@ fn bad_plot_requests_fail_with_one_message_and_exit_code_2() {
     {
         let _guard = SPAWN.lock().unwrap_or_else(|e| e.into_inner());
         let f = qbsim::output::OutputFile::create(&d.join("empty.h5")).unwrap();
-        f.root().attr_str("note", "nothing here").unwrap();
+        f.root().strings_shaped("note", &[], &["nothing here".to_string()], true).unwrap();
         f.finish().unwrap();
     }
     let cases: [(&[&str], &str); 6] = [

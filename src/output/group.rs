@@ -1,18 +1,17 @@
-//! Typed dataset and attribute writers on an HDF5 group.
+//! Dataset and attribute writers on an HDF5 group: any stored type with an
+//! explicit shape (runs fill an in-memory `record::Record` with typed writers
+//! and write it through these).
 
-use std::borrow::Cow;
 use std::path::Path;
 use std::sync::Arc;
 
 use hdf5::types::VarLenUnicode;
 use hdf5::H5Type;
-use ndarray::{ArrayView, ArrayView2, ArrayView3, Dimension};
-use num_complex::Complex64;
 
 use super::OutputError;
 
 /// A group in an [`OutputFile`](super::OutputFile), with writers whose
-/// on-disk types are fixed to what h5py reads naturally (see module docs).
+/// on-disk types are what h5py reads naturally (see the module docs of `output`).
 ///
 /// Datasets are created once: writing a dataset name that already exists is
 /// an error, which catches two code paths writing the same result. Attribute
@@ -106,109 +105,6 @@ impl Group {
         Ok(())
     }
 
-    fn write_array<T: H5Type + Clone, D: Dimension>(
-        &self,
-        name: &str,
-        a: ArrayView<'_, T, D>,
-        chunk: Option<Vec<usize>>,
-    ) -> Result<(), OutputError> {
-        self.write_raw(name, a.shape(), chunk, &row_major(&a))
-    }
-
-    /// Chunks of one leading-axis slice each: the 3-D datasets are stacks
-    /// (e.g. a density matrix per time step) that readers slice along axis 0.
-    /// A zero-sized dimension cannot be chunked, so those stay contiguous.
-    fn write_stack<T: H5Type + Clone>(
-        &self,
-        name: &str,
-        a: ArrayView3<'_, T>,
-    ) -> Result<(), OutputError> {
-        let (_, n1, n2) = a.dim();
-        let chunk = (!a.is_empty()).then(|| vec![1, n1, n2]);
-        self.write_array(name, a, chunk)
-    }
-
-    /// Any-rank dataset of any stored element type (e.g. `i8` phase codes).
-    pub fn write_nd<T: H5Type + Clone, D: Dimension>(
-        &self,
-        name: &str,
-        data: ArrayView<'_, T, D>,
-    ) -> Result<(), OutputError> {
-        self.write_array(name, data, None)
-    }
-
-    pub fn write_f64(&self, name: &str, data: &[f64]) -> Result<(), OutputError> {
-        self.write_raw(name, &[data.len()], None, data)
-    }
-
-    pub fn write_f64_2d<'a>(
-        &self,
-        name: &str,
-        data: impl Into<ArrayView2<'a, f64>>,
-    ) -> Result<(), OutputError> {
-        self.write_array(name, data.into(), None)
-    }
-
-    /// 3-D float64 dataset, chunked as one `[1, n1, n2]` slab per index of
-    /// the first axis.
-    pub fn write_f64_3d<'a>(
-        &self,
-        name: &str,
-        data: impl Into<ArrayView3<'a, f64>>,
-    ) -> Result<(), OutputError> {
-        self.write_stack(name, data.into())
-    }
-
-    /// Complex dataset, stored as the h5py `{r, i}` compound (complex128).
-    pub fn write_c64(&self, name: &str, data: &[Complex64]) -> Result<(), OutputError> {
-        self.write_raw(name, &[data.len()], None, data)
-    }
-
-    pub fn write_c64_2d<'a>(
-        &self,
-        name: &str,
-        data: impl Into<ArrayView2<'a, Complex64>>,
-    ) -> Result<(), OutputError> {
-        self.write_array(name, data.into(), None)
-    }
-
-    /// 3-D complex dataset, chunked as one `[1, n1, n2]` slab per index of
-    /// the first axis.
-    pub fn write_c64_3d<'a>(
-        &self,
-        name: &str,
-        data: impl Into<ArrayView3<'a, Complex64>>,
-    ) -> Result<(), OutputError> {
-        self.write_stack(name, data.into())
-    }
-
-    pub fn write_u8(&self, name: &str, data: &[u8]) -> Result<(), OutputError> {
-        self.write_raw(name, &[data.len()], None, data)
-    }
-
-    pub fn write_u8_2d<'a>(
-        &self,
-        name: &str,
-        data: impl Into<ArrayView2<'a, u8>>,
-    ) -> Result<(), OutputError> {
-        self.write_array(name, data.into(), None)
-    }
-
-    pub fn write_i64(&self, name: &str, data: &[i64]) -> Result<(), OutputError> {
-        self.write_raw(name, &[data.len()], None, data)
-    }
-
-    /// 1-D dataset of variable-length UTF-8 strings (h5py returns `bytes`
-    /// objects from `ds[...]` and `str` from `ds.asstr()[...]`).
-    pub fn write_strings<S: AsRef<str>>(&self, name: &str, data: &[S]) -> Result<(), OutputError> {
-        let op = || format!("writing dataset {:?}", self.child_path(name));
-        let v = data
-            .iter()
-            .map(|s| self.varlen(s.as_ref(), op))
-            .collect::<Result<Vec<_>, _>>()?;
-        self.write_raw(name, &[v.len()], None, &v)
-    }
-
     fn varlen(&self, s: &str, op: impl FnOnce() -> String) -> Result<VarLenUnicode, OutputError> {
         s.parse::<VarLenUnicode>()
             .map_err(|_| OutputError::Invalid {
@@ -275,44 +171,6 @@ impl Group {
         }
     }
 
-    pub fn attr_f64(&self, name: &str, value: f64) -> Result<(), OutputError> {
-        self.put_attr(name, &[], &[value])
-    }
-
-    /// Complex scalar attribute (h5py: `numpy.complex128`).
-    pub fn attr_c64(&self, name: &str, value: Complex64) -> Result<(), OutputError> {
-        self.put_attr(name, &[], &[value])
-    }
-
-    pub fn attr_i64(&self, name: &str, value: i64) -> Result<(), OutputError> {
-        self.put_attr(name, &[], &[value])
-    }
-
-    pub fn attr_u8(&self, name: &str, value: u8) -> Result<(), OutputError> {
-        self.put_attr(name, &[], &[value])
-    }
-
-    /// Booleans are stored as `uint8` 0/1: HDF5 has no boolean type, and
-    /// h5py's enum-based bool is awkward to read from other tools.
-    pub fn attr_bool(&self, name: &str, value: bool) -> Result<(), OutputError> {
-        self.attr_u8(name, u8::from(value))
-    }
-
-    /// Variable-length UTF-8 string scalar, read by h5py as a Python `str`.
-    pub fn attr_str(&self, name: &str, value: &str) -> Result<(), OutputError> {
-        let v = self.varlen(value, || {
-            format!("writing attribute {:?} of {:?}", name, self.path())
-        })?;
-        self.put_attr(name, &[], &[v])
-    }
-
-    pub fn attr_f64_slice(&self, name: &str, values: &[f64]) -> Result<(), OutputError> {
-        self.put_attr(name, &[values.len()], values)
-    }
-
-    pub fn attr_i64_slice(&self, name: &str, values: &[i64]) -> Result<(), OutputError> {
-        self.put_attr(name, &[values.len()], values)
-    }
 }
 
 fn join(base: &str, name: &str) -> String {
@@ -323,12 +181,3 @@ fn join(base: &str, name: &str) -> String {
     }
 }
 
-/// The elements of `a` in logical row-major order, borrowed when the memory
-/// already is. Also bridges ndarray versions: `hdf5` links its own `ndarray`,
-/// so we hand it plain slices rather than our array types.
-fn row_major<'a, T: Clone, D: Dimension>(a: &'a ArrayView<'_, T, D>) -> Cow<'a, [T]> {
-    match a.as_slice() {
-        Some(s) => Cow::Borrowed(s),
-        None => Cow::Owned(a.iter().cloned().collect()),
-    }
-}
