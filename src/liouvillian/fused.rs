@@ -92,7 +92,8 @@ impl Fused {
         let mut diag = None;
         let mut rest = Vec::new();
         // (Δc, real weights, members) before padding.
-        let mut raw: Vec<(isize, Option<Vec<f64>>, Vec<(isize, Vec<C64>)>)> = Vec::new();
+        type RawGroup = (isize, Option<Vec<f64>>, Vec<(isize, Vec<C64>)>);
+        let mut raw: Vec<RawGroup> = Vec::new();
         for (idx, p) in compiled.iter().enumerate() {
             match p {
                 KPiece::General(Piece { d_row: 0, d_col: 0, coef: Coef::Sum(wr, wc) }) if diag.is_none() => {
