@@ -7,13 +7,16 @@
 //! sandwich). The output row stays in L1 while the few source rows it reads
 //! (offsets ±1, ±N_c, ±N_b·N_c and their sums) stay in L2, so the kernel streams
 //! ρ and 𝓛ρ about once each. Rows are distributed over the rayon pool.
+//! That portable loop makes one pass over the output row per piece; on CPUs
+//! with AVX-512 the rows go instead through `fused.rs`, which accumulates all
+//! pieces of an output vector in registers (same results to round-off).
 //!
 //! Hermiticity: 𝓛 maps Hermitian matrices to Hermitian matrices, so only the
 //! upper triangle (c ≥ r) is computed and the lower one is mirrored,
 //! out[c, r] = conj(out[r, c]). This halves the arithmetic and makes every
 //! output exactly Hermitian, so an RK solution stays exactly Hermitian (real
-//! stage coefficients preserve it bit for bit). The kernel therefore requires
-//! a Hermitian input; density matrices and their RK stages are.
+//! coefficients preserve it bit for bit). The kernel therefore requires a
+//! Hermitian input; density matrices, their RK stages and the powers 𝓛^q ρ are.
 
 use super::{Coef, Generator, Liouvillian, Piece};
 pub use crate::simd::Simd;
