@@ -61,8 +61,9 @@ struct Group {
     d_col: isize,
     /// `w_k` for k in `[−pad, d + pad)`, zero outside `[0, d)`; none = weight 1.
     col: Option<Vec<f64>>,
-    /// (Δ_r, σ per source row).
-    members: Vec<(isize, Vec<C64>)>,
+    /// (Δ_r, σ per source row, class), sorted by class: 1 = σ real in every
+    /// row, 2 = imaginary in every row, 3 = otherwise.
+    members: Vec<(isize, Vec<C64>, u8)>,
 }
 
 /// The pieces of a kernel in the fused loop's form.
@@ -109,7 +110,7 @@ impl Fused {
                             (Some(c), Some(w)) => proportional(c, w)?,
                             _ => return None,
                         };
-                        members.push((*d_row, row.iter().map(|s| s * lambda).collect()));
+                        members.push((*d_row, row.iter().map(|s| s * lambda).collect::<Vec<C64>>()));
                         Some(())
                     });
                     if joined.is_none() {
@@ -128,7 +129,23 @@ impl Fused {
                     let zeros = std::iter::repeat_n(0.0, pad as usize);
                     zeros.clone().chain(w.iter().copied()).chain(zeros).collect()
                 }),
-                members,
+                members: {
+                    let mut m: Vec<(isize, Vec<C64>, u8)> = members
+                        .into_iter()
+                        .map(|(d_row, row)| {
+                            let class = if row.iter().all(|s| s.im == 0.0) {
+                                1
+                            } else if row.iter().all(|s| s.re == 0.0) {
+                                2
+                            } else {
+                                3
+                            };
+                            (d_row, row, class)
+                        })
+                        .collect();
+                    m.sort_by_key(|x| x.2);
+                    m
+                },
             })
             .collect();
         Some(Fused { pad, diag, groups, rest })
@@ -176,26 +193,27 @@ pub(super) unsafe fn row_avx512(f: &Fused, r: usize, layout: &Layout, rho: &[C64
     let (mut n_mem, mut n_grp) = (0, 0);
     for g in &f.groups {
         let start = n_mem;
+        // m[k] = end of the class-k members (classes in order 1, 2, 3).
         let mut m = [start; 4];
-        for (k, class) in [(1, 1u8), (2, 2), (3, 3)] {
-            for (d_row, row) in &g.members {
-                let i = r as isize - d_row;
-                if i < 0 || i >= d as isize {
-                    continue;
-                }
-                let s = row[i as usize];
-                if ((s.re != 0.0) as u8 | (((s.im != 0.0) as u8) << 1)) != class {
-                    continue;
-                }
-                // Flat index of source entry (i, c − Δc) is base + c.
-                let base = row_base(i as usize) - g.d_col;
-                if base + (first as isize) < 0 || base + end as isize > rho.len() as isize {
-                    return false;
-                }
-                members[n_mem] = Member { src: rho_p.wrapping_offset(2 * base), re: s.re, im: s.im };
-                n_mem += 1;
+        for (d_row, row, class) in &g.members {
+            let i = r as isize - d_row;
+            if i < 0 || i >= d as isize {
+                continue;
             }
-            m[k] = n_mem;
+            let s = row[i as usize];
+            if s == C64::new(0.0, 0.0) {
+                continue;
+            }
+            // Flat index of source entry (i, c − Δc) is base + c.
+            let base = row_base(i as usize) - g.d_col;
+            if base + (first as isize) < 0 || base + end as isize > rho.len() as isize {
+                return false;
+            }
+            members[n_mem] = Member { src: rho_p.wrapping_offset(2 * base), re: s.re, im: s.im };
+            n_mem += 1;
+            for e in &mut m[*class as usize..] {
+                *e = n_mem;
+            }
         }
         if n_mem > start {
             let w = g.col.as_ref().map_or(std::ptr::null(), |w| w.as_ptr().wrapping_offset(f.pad - g.d_col));
