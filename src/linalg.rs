@@ -1,4 +1,5 @@
-//! Small dense complex matrices (2×2 … 4×4) stored as fixed-size arrays.
+//! Small dense complex matrices (2×2 … 4×4) stored as fixed-size arrays, and
+//! the matrix exponential (for those and for faer's dynamic matrices).
 //!
 //! The reduced model (2×2 drift, 3×3 with the drive augmented) and the exact
 //! three-mode moment equations (3×3, 4×4 augmented) only ever need tiny matrix
@@ -58,6 +59,70 @@ pub fn norm1<const N: usize>(a: &CMat<N>) -> f64 {
         .fold(0.0, f64::max)
 }
 
+/// What the matrix exponential needs of a square complex matrix type: the
+/// fixed-size [`CMat`] here (reduced model, moments: no allocation) and faer's
+/// dynamic `Mat` (truncated displacement operators in `observables::states`)
+/// share one implementation of the algorithm, [`expm`].
+pub trait SquareMatrix: Clone {
+    /// Maximum absolute column sum (the induced 1-norm).
+    fn norm1(&self) -> f64;
+    fn scaled(&self, s: f64) -> Self;
+    fn mul(&self, other: &Self) -> Self;
+    fn add_assign(&mut self, other: &Self);
+    /// The identity of the same size.
+    fn identity_like(&self) -> Self;
+    /// All entries NaN, same size.
+    fn nan_like(&self) -> Self;
+}
+
+impl<const N: usize> SquareMatrix for CMat<N> {
+    fn norm1(&self) -> f64 {
+        norm1(self)
+    }
+    fn scaled(&self, s: f64) -> Self {
+        scale(self, C64::new(s, 0.0))
+    }
+    fn mul(&self, other: &Self) -> Self {
+        matmul(self, other)
+    }
+    fn add_assign(&mut self, other: &Self) {
+        for (srow, orow) in self.iter_mut().zip(other.iter()) {
+            for (a, b) in srow.iter_mut().zip(orow.iter()) {
+                *a += *b;
+            }
+        }
+    }
+    fn identity_like(&self) -> Self {
+        identity::<N>()
+    }
+    fn nan_like(&self) -> Self {
+        [[C64::new(f64::NAN, f64::NAN); N]; N]
+    }
+}
+
+impl SquareMatrix for faer::Mat<C64> {
+    fn norm1(&self) -> f64 {
+        (0..self.ncols())
+            .map(|j| (0..self.nrows()).map(|i| self[(i, j)].norm()).sum::<f64>())
+            .fold(0.0, f64::max)
+    }
+    fn scaled(&self, s: f64) -> Self {
+        faer::Mat::from_fn(self.nrows(), self.ncols(), |i, j| self[(i, j)] * s)
+    }
+    fn mul(&self, other: &Self) -> Self {
+        self * other
+    }
+    fn add_assign(&mut self, other: &Self) {
+        *self = faer::Mat::from_fn(self.nrows(), self.ncols(), |i, j| self[(i, j)] + other[(i, j)]);
+    }
+    fn identity_like(&self) -> Self {
+        faer::Mat::from_fn(self.nrows(), self.ncols(), |i, j| C64::new(if i == j { 1.0 } else { 0.0 }, 0.0))
+    }
+    fn nan_like(&self) -> Self {
+        faer::Mat::from_fn(self.nrows(), self.ncols(), |_, _| C64::new(f64::NAN, f64::NAN))
+    }
+}
+
 /// Matrix exponential by scaling and squaring with a truncated Taylor series.
 ///
 /// The argument is scaled by 2^-s until its 1-norm is at most 1/2; the Taylor
@@ -66,28 +131,24 @@ pub fn norm1<const N: usize>(a: &CMat<N>) -> f64 {
 /// accurate to a few ulps times the condition of the exponential for any matrix,
 /// including defective ones (exceptional points), where eigen-decompositions
 /// break down.
-pub fn expm<const N: usize>(a: &CMat<N>) -> CMat<N> {
-    let norm = norm1(a);
+pub fn expm<M: SquareMatrix>(a: &M) -> M {
+    let norm = a.norm1();
     if !norm.is_finite() {
-        return [[C64::new(f64::NAN, f64::NAN); N]; N];
+        return a.nan_like();
     }
     let s = if norm > 0.5 { (norm / 0.5).log2().ceil() as i32 } else { 0 };
-    let b = scale(a, C64::new(0.5f64.powi(s), 0.0));
-    let mut sum = identity::<N>();
-    let mut term = identity::<N>();
+    let b = a.scaled(0.5f64.powi(s));
+    let mut sum = a.identity_like();
+    let mut term = sum.clone();
     for k in 1..=30 {
-        term = scale(&matmul(&term, &b), C64::new(1.0 / k as f64, 0.0));
-        for (srow, trow) in sum.iter_mut().zip(term.iter()) {
-            for (sv, tv) in srow.iter_mut().zip(trow.iter()) {
-                *sv += *tv;
-            }
-        }
-        if norm1(&term) <= 1e-18 * norm1(&sum) {
+        term = term.mul(&b).scaled(1.0 / k as f64);
+        sum.add_assign(&term);
+        if term.norm1() <= 1e-18 * sum.norm1() {
             break;
         }
     }
     for _ in 0..s {
-        sum = matmul(&sum, &sum);
+        sum = sum.mul(&sum);
     }
     sum
 }

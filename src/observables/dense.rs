@@ -51,46 +51,8 @@ pub fn adjoint(a: &[C64], n: usize) -> Vec<C64> {
     out
 }
 
-fn norm1(m: &Mat<C64>) -> f64 {
-    (0..m.ncols())
-        .map(|j| (0..m.nrows()).map(|i| m[(i, j)].norm()).sum::<f64>())
-        .fold(0.0, f64::max)
-}
-
-/// Matrix exponential `exp(A)` of a row-major `n × n` matrix by scaling and
-/// squaring with a Taylor series: `A / 2^s` with `‖A/2^s‖₁ ≤ 1/2`, Taylor
-/// terms until they drop below machine precision relative to the sum, then
-/// `s` squarings. Accurate to a few ulps × `2^s` for normal matrices (e.g.
-/// anti-Hermitian generators of unitaries).
+/// Matrix exponential `exp(A)` of a row-major `n × n` matrix
+/// ([`crate::linalg::expm`]: scaling and squaring with a Taylor series).
 pub fn expm(a: &[C64], n: usize) -> Vec<C64> {
-    from_mat(&expm_mat(&to_mat(a, n)))
-}
-
-/// [`expm`] on a faer matrix.
-pub fn expm_mat(a: &Mat<C64>) -> Mat<C64> {
-    let n = a.nrows();
-    assert_eq!(n, a.ncols(), "expm needs a square matrix");
-    let nrm = norm1(a);
-    if !nrm.is_finite() {
-        return Mat::from_fn(n, n, |_, _| C64::new(f64::NAN, f64::NAN));
-    }
-    let s = if nrm > 0.5 { (nrm / 0.5).log2().ceil() as i32 } else { 0 };
-    let scale = 0.5f64.powi(s);
-    let b = Mat::from_fn(n, n, |i, j| a[(i, j)] * scale);
-
-    let mut sum = Mat::from_fn(n, n, |i, j| if i == j { ONE } else { ZERO });
-    let mut term = sum.clone();
-    for k in 1..=60 {
-        let next = &term * &b;
-        let inv_k = 1.0 / k as f64;
-        term = Mat::from_fn(n, n, |i, j| next[(i, j)] * inv_k);
-        sum = Mat::from_fn(n, n, |i, j| sum[(i, j)] + term[(i, j)]);
-        if norm1(&term) <= f64::EPSILON * 0.25 * norm1(&sum) {
-            break;
-        }
-    }
-    for _ in 0..s {
-        sum = &sum * &sum;
-    }
-    sum
+    from_mat(&crate::linalg::expm(&to_mat(a, n)))
 }
