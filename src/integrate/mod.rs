@@ -84,6 +84,19 @@ pub trait OdeRhs: Sync {
     fn is_linear(&self) -> bool {
         false
     }
+    /// For a linear problem: all the powers `w_{j+1} = f(w_j)` of
+    /// `bufs = [w_0, …, w_n]` in one call (an implementation can then keep
+    /// each part of `w_j` in cache until `w_{j+1}` has used it), calling
+    /// `sink(range)` — from any thread — once every vector is final on
+    /// `range`; the ranges are disjoint and cover the vectors. Returns false,
+    /// doing nothing, if not supported (the default).
+    ///
+    /// # Safety
+    /// Each pointer is valid for [`OdeRhs::len`] entries, all are distinct,
+    /// `w_0` is complete, and nothing else accesses them during the call.
+    unsafe fn eval_chain(&self, _t: f64, _bufs: &[*mut C64], _sink: &(dyn Fn(std::ops::Range<usize>) + Sync)) -> bool {
+        false
+    }
 }
 
 /// Integration method.

@@ -146,6 +146,51 @@ impl Powers {
 
 }
 
+impl Powers {
+    /// A fresh step (only `w_1` there): all powers in one call of
+    /// [`OdeRhs::eval_chain`], with the combination pass run on each part of
+    /// the vectors as soon as it is final (while in cache). `None` if the
+    /// right-hand side does not support it (then nothing was done); else the
+    /// error sums (`Some(None)` if not finite).
+    #[allow(clippy::too_many_arguments)]
+    fn chain_with_pass<R: OdeRhs + ?Sized>(
+        &mut self,
+        rhs: &R,
+        t: f64,
+        y: &[C64],
+        c_y: &[f64],
+        c_f: &[f64],
+        c_e: [&[f64]; 2],
+        tol: Tol,
+    ) -> Option<Option<[f64; 2]>> {
+        let k = self.k_step;
+        if self.have != 1 {
+            return None;
+        }
+        let len = y.len();
+        let bufs: Vec<*mut C64> = self.w[..k].iter_mut().map(|v| v.as_mut_ptr()).collect();
+        let mut basis = vec![y.as_ptr()];
+        basis.extend(bufs.iter().map(|p| *p as *const C64));
+        let pass =
+            vecops::RangePass::new(&basis, len, c_y, c_f, c_e, self.y_new.as_mut_ptr(), self.f_new.as_mut_ptr(), tol.atol, tol.rtol);
+        let parts = std::sync::Mutex::new(Vec::<(usize, [f64; 2])>::new());
+        let sink = |range: std::ops::Range<usize>| {
+            // SAFETY: the rhs hands out disjoint ranges on which every power is final.
+            let s = unsafe { pass.run(range.clone()) };
+            parts.lock().unwrap_or_else(|e| e.into_inner()).push((range.start, s));
+        };
+        // SAFETY: the buffers are this workspace's, distinct, of the problem's
+        // length, w_1 is complete, and nothing else touches them meanwhile.
+        if !unsafe { rhs.eval_chain(t, &bufs, &sink) } {
+            return None;
+        }
+        self.rhs_evals += k - 1;
+        self.have = k;
+        let mut parts = parts.into_inner().unwrap_or_else(|e| e.into_inner());
+        Some(vecops::ordered_sum(&mut parts))
+    }
+}
+
 /// `[y, w_1, …, w_k]` from `w[q - 1] = L^q y`.
 fn basis<'a>(y: &'a [C64], w: &'a [Vec<C64>], k: usize) -> [&'a [C64]; MAX_POW] {
     let mut v: [&[C64]; MAX_POW] = [&[]; MAX_POW];
@@ -190,7 +235,6 @@ impl Stepper for Powers {
 
     fn attempt<R: OdeRhs + ?Sized>(&mut self, rhs: &R, t: f64, h: f64, y: &[C64], tol: Tol) -> f64 {
         let k = self.k_step;
-        self.ensure(rhs, t, k);
         let m = self.tab.m;
         let c_y = scaled(&self.alpha[m], h, k);
         // L y_new = Σ_q α_{m,q} h^q w_{q+1}.
@@ -201,18 +245,25 @@ impl Stepper for Powers {
             ErrorEstimate::Rms(_) => 1,
             ErrorEstimate::Dop853 { .. } => 2,
         };
-        let basis = basis(y, &self.w, k);
-        let sums = vecops::powers_pass(
-            &mut self.partials,
-            &basis[..=k],
-            &c_y[..=k],
-            &c_f[..=k],
-            [&c_e[0][..=k], if n_err == 2 { &c_e[1][..=k] } else { &[] }],
-            &mut self.y_new,
-            &mut self.f_new,
-            tol.atol,
-            tol.rtol,
-        );
+        let c_e = [&c_e[0][..=k], if n_err == 2 { &c_e[1][..=k] } else { &[][..] }];
+        let sums = match self.chain_with_pass(rhs, t, y, &c_y[..=k], &c_f[..=k], c_e, tol) {
+            Some(sums) => sums,
+            None => {
+                self.ensure(rhs, t, k);
+                let basis = basis(y, &self.w, k);
+                vecops::powers_pass(
+                    &mut self.partials,
+                    &basis[..=k],
+                    &c_y[..=k],
+                    &c_f[..=k],
+                    c_e,
+                    &mut self.y_new,
+                    &mut self.f_new,
+                    tol.atol,
+                    tol.rtol,
+                )
+            }
+        };
         let Some([s0, s1]) = sums else {
             return f64::NAN;
         };

@@ -188,18 +188,6 @@ pub(crate) fn weighted_sq_sums(
     (tot[0].is_finite() && tot[1].is_finite()).then_some(tot)
 }
 
-/// `v` as interleaved `[re, im, re, im, …]` doubles.
-fn as_f64(v: &[C64]) -> &[f64] {
-    // SAFETY: Complex64 is #[repr(C)] { re: f64, im: f64 }: 2·len f64 with
-    // the same alignment requirement.
-    unsafe { std::slice::from_raw_parts(v.as_ptr() as *const f64, 2 * v.len()) }
-}
-
-fn as_f64_mut(v: &mut [C64]) -> &mut [f64] {
-    // SAFETY: as in `as_f64`, and the borrow is exclusive.
-    unsafe { std::slice::from_raw_parts_mut(v.as_mut_ptr() as *mut f64, 2 * v.len()) }
-}
-
 /// One pass over a basis `w` (`w[0] = y`) that forms `y_new = Σ c_y[q] w[q]`
 /// and `f_new = Σ c_f[q] w[q]`, and the weighted sums of squares (as in
 /// [`weighted_sq_sums`], with `sc` from `y` and `y_new`) of the error
@@ -225,12 +213,7 @@ pub(crate) fn powers_pass(
     atol: f64,
     rtol: f64,
 ) -> Option<[f64; 2]> {
-    match w.len() {
-        0..=8 => powers_pass_n::<8>(partials, w, c_y, c_f, c_e, y_new, f_new, atol, rtol),
-        9..=14 => powers_pass_n::<14>(partials, w, c_y, c_f, c_e, y_new, f_new, atol, rtol),
-        15..=18 => powers_pass_n::<18>(partials, w, c_y, c_f, c_e, y_new, f_new, atol, rtol),
-        n => panic!("powers_pass: basis of {n} vectors (at most 18)"),
-    }
+    powers_pass_n(partials, w, c_y, c_f, c_e, y_new, f_new, atol, rtol)
 }
 
 /// Coefficients of one pass, padded to `NB` terms.
@@ -241,8 +224,102 @@ struct PassCoefs<const NB: usize> {
     e1: [f64; NB],
 }
 
+/// The combination pass of [`powers_pass`] prepared for running on index
+/// ranges, possibly from several threads while other ranges of the basis are
+/// still being written (hence raw pointers). Contract: a range is run only
+/// once every basis vector is final on it, concurrently run ranges are
+/// disjoint, and `y_new`, `f_new` are not otherwise accessed meanwhile.
+pub(crate) struct RangePass {
+    basis: [*const C64; MAX_BASIS],
+    n: usize,
+    c: [[f64; MAX_BASIS]; 4],
+    y_new: *mut C64,
+    f_new: *mut C64,
+    len: usize,
+    atol: f64,
+    rtol: f64,
+    simd: crate::simd::Simd,
+}
+
+// SAFETY: see the type's contract.
+unsafe impl Sync for RangePass {}
+
+/// Longest basis a pass takes.
+pub(crate) const MAX_BASIS: usize = 18;
+
+impl RangePass {
+    /// `w[0] = y`; coefficient lists at most as long as `w`; every pointer
+    /// valid for `len` entries.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new(
+        w: &[*const C64],
+        len: usize,
+        c_y: &[f64],
+        c_f: &[f64],
+        c_e: [&[f64]; 2],
+        y_new: *mut C64,
+        f_new: *mut C64,
+        atol: f64,
+        rtol: f64,
+    ) -> Self {
+        assert!(!w.is_empty() && w.len() <= MAX_BASIS, "basis of {} vectors (at most {MAX_BASIS})", w.len());
+        let mut basis = [w[0]; MAX_BASIS];
+        basis[..w.len()].copy_from_slice(w);
+        let mut c = [[0.0; MAX_BASIS]; 4];
+        for (row, src) in c.iter_mut().zip([c_y, c_f, c_e[0], c_e[1]]) {
+            row[..src.len()].copy_from_slice(src);
+        }
+        RangePass { basis, n: w.len(), c, y_new, f_new, len, atol, rtol, simd: crate::simd::Simd::best() }
+    }
+
+    /// Forms `y_new` and `f_new` on `range` and returns its two weighted sums
+    /// of squares (NaN if `y_new` is not finite there).
+    ///
+    /// # Safety
+    /// The type's contract holds for `range`.
+    pub(crate) unsafe fn run(&self, range: std::ops::Range<usize>) -> [f64; 2] {
+        assert!(range.start <= range.end && range.end <= self.len);
+        match self.n {
+            0..=8 => self.run_n::<8>(range),
+            9..=14 => self.run_n::<14>(range),
+            _ => self.run_n::<18>(range),
+        }
+    }
+
+    unsafe fn run_n<const NB: usize>(&self, r: std::ops::Range<usize>) -> [f64; 2] {
+        let len = r.end - r.start;
+        let mut parts: [&[f64]; NB] = [&[]; NB];
+        for (q, p) in parts.iter_mut().enumerate() {
+            // Padding terms (q ≥ n) read y with weight 0.
+            let v = if q < self.n { self.basis[q] } else { self.basis[0] };
+            *p = std::slice::from_raw_parts(v.add(r.start) as *const f64, 2 * len);
+        }
+        let pick = |k: usize| {
+            let mut out = [0.0; NB];
+            out.copy_from_slice(&self.c[k][..NB]);
+            out
+        };
+        let coefs = PassCoefs::<NB> { y: pick(0), f: pick(1), e0: pick(2), e1: pick(3) };
+        let yn = std::slice::from_raw_parts_mut(self.y_new.add(r.start) as *mut f64, 2 * len);
+        let fn_ = std::slice::from_raw_parts_mut(self.f_new.add(r.start) as *mut f64, 2 * len);
+        pass_chunk_dispatch(self.simd, &parts, &coefs, yn, fn_, self.atol, self.rtol)
+    }
+}
+
+/// Sum of per-range sums in the order of their starts (so results do not
+/// depend on which thread ran which range); `None` if not finite.
+pub(crate) fn ordered_sum(parts: &mut [(usize, [f64; 2])]) -> Option<[f64; 2]> {
+    parts.sort_unstable_by_key(|p| p.0);
+    let mut tot = [0.0; 2];
+    for (_, p) in parts.iter() {
+        tot[0] += p[0];
+        tot[1] += p[1];
+    }
+    (tot[0].is_finite() && tot[1].is_finite()).then_some(tot)
+}
+
 #[allow(clippy::too_many_arguments)]
-fn powers_pass_n<const NB: usize>(
+fn powers_pass_n(
     partials: &mut [[f64; 2]],
     w: &[&[C64]],
     c_y: &[f64],
@@ -253,42 +330,20 @@ fn powers_pass_n<const NB: usize>(
     atol: f64,
     rtol: f64,
 ) -> Option<[f64; 2]> {
-    let y = w[0];
-    let pad = |c: &[f64]| {
-        let mut out = [0.0; NB];
-        out[..c.len()].copy_from_slice(c);
-        out
-    };
-    let coefs = PassCoefs::<NB> { y: pad(c_y), f: pad(c_f), e0: pad(c_e[0]), e1: pad(c_e[1]) };
-    // Padding terms read y with weight 0.
-    let mut basis: [&[f64]; NB] = [as_f64(y); NB];
-    for (b, v) in basis.iter_mut().zip(w) {
-        *b = as_f64(v);
+    let len = w[0].len();
+    assert!(w.iter().all(|v| v.len() == len) && y_new.len() == len && f_new.len() == len);
+    let mut ptrs = [std::ptr::null(); MAX_BASIS];
+    for (p, v) in ptrs.iter_mut().zip(w) {
+        *p = v.as_ptr();
     }
-    let simd = crate::simd::Simd::best();
-    let chunk = |ci: usize, yn: &mut [C64], fn_: &mut [C64], out: &mut [f64; 2]| {
-        let start = 2 * ci * CHUNK;
-        let mut parts: [&[f64]; NB] = [&[]; NB];
-        for (p, b) in parts.iter_mut().zip(&basis) {
-            *p = &b[start..start + 2 * yn.len()];
-        }
-        *out = pass_chunk_dispatch(simd, &parts, &coefs, as_f64_mut(yn), as_f64_mut(fn_), atol, rtol);
-    };
-    let partials = &mut partials[..n_chunks(y.len())];
-    if y.len() >= PAR_MIN {
-        y_new
-            .par_chunks_mut(CHUNK)
-            .zip(f_new.par_chunks_mut(CHUNK))
-            .zip(partials.par_iter_mut())
-            .enumerate()
-            .for_each(|(ci, ((yn, fn_), p))| chunk(ci, yn, fn_, p));
+    let pass = RangePass::new(&ptrs[..w.len()], len, c_y, c_f, c_e, y_new.as_mut_ptr(), f_new.as_mut_ptr(), atol, rtol);
+    let partials = &mut partials[..n_chunks(len)];
+    // SAFETY: the chunks are disjoint and the inputs complete.
+    let run = |(ci, p): (usize, &mut [f64; 2])| *p = unsafe { pass.run(ci * CHUNK..((ci + 1) * CHUNK).min(len)) };
+    if len >= PAR_MIN {
+        partials.par_iter_mut().enumerate().for_each(run);
     } else {
-        y_new
-            .chunks_mut(CHUNK)
-            .zip(f_new.chunks_mut(CHUNK))
-            .zip(partials.iter_mut())
-            .enumerate()
-            .for_each(|(ci, ((yn, fn_), p))| chunk(ci, yn, fn_, p));
+        partials.iter_mut().enumerate().for_each(run);
     }
     let mut tot = [0.0; 2];
     for p in partials.iter() {

@@ -31,6 +31,12 @@ use std::ops::Range;
 const ROWS_PER_TASK: usize = 8;
 /// Matrices with fewer entries are processed on the calling thread.
 const SERIAL_BELOW: usize = 1 << 16;
+/// Most threads [`Kernel::apply_chain_banded`] is used with.
+pub const CHAIN_MAX_THREADS: usize = 4;
+/// Wavefront blocks are this many times the minimum (largest row shift or
+/// band). Measured on the (12,12,6) run, 2 threads: ×1 and ×3 no faster
+/// than level by level, ×2 8–10 % faster; neutral at (10,10,4) and (20,20,6).
+const CB_MUL: usize = 2;
 
 #[derive(Debug, Clone)]
 pub struct Kernel {
@@ -39,6 +45,9 @@ pub struct Kernel {
     compiled: Vec<KPiece>,
     d: usize,
     simd: Simd,
+    /// Rows per block of the wavefront in [`Kernel::apply_chain_banded`]:
+    /// [`CB_MUL`] × (the largest row shift or the band, whichever is larger).
+    chain_block: usize,
     /// The AVX-512 fused row loop's form of the pieces (see `fused.rs`).
     #[cfg(target_arch = "x86_64")]
     fused: Option<super::fused::Fused>,
@@ -151,7 +160,9 @@ impl Kernel {
         compiled.sort_by_key(|p| !p.is_full_diagonal());
         #[cfg(target_arch = "x86_64")]
         let fused = if simd == Simd::Avx512 { super::fused::Fused::new(&compiled) } else { None };
+        let max_shift = generator.pieces.iter().map(|p| p.d_row.unsigned_abs()).max().unwrap_or(0);
         Self {
+            chain_block: band.max(max_shift).max(16) * CB_MUL,
             full: Layout::full(d),
             banded: Layout::banded(d, band),
             compiled,
@@ -171,6 +182,110 @@ impl Kernel {
     /// 𝓛ρ with ρ and the result in [`Kernel::banded_layout`].
     pub fn apply_banded(&self, rho: &[C64], out: &mut [C64]) {
         self.apply_in(&self.banded, rho, out)
+    }
+
+    /// The powers `w_{j+1} = 𝓛 w_j` (j = 0..n−1, `bufs` = [w_0, …, w_n]) in
+    /// the banded layout, computed as a wavefront over blocks of rows: the
+    /// block of `w_{j+1}` that needs a block of `w_j` is computed soon after
+    /// it, while it is still in cache, instead of after all of `w_j` has gone
+    /// out to memory. `sink(range)` is called (from any thread) once every
+    /// vector is final on `range`; the ranges are disjoint and cover the
+    /// vector. Returns false, doing nothing, where this does not pay: without
+    /// the fused AVX-512 loop, or with more than [`CHAIN_MAX_THREADS`] threads
+    /// (only about one task per power is in flight at a time).
+    ///
+    /// # Safety
+    /// Each `bufs[j]` points to a vector of `banded_layout().len()` entries,
+    /// all distinct; `w_0` is complete and Hermitian; nothing else accesses
+    /// them during the call.
+    pub unsafe fn apply_chain_banded(&self, bufs: &[*mut C64], sink: &(dyn Fn(Range<usize>) + Sync)) -> bool {
+        #[cfg(target_arch = "x86_64")]
+        {
+            use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+            let threads = rayon::current_num_threads();
+            if self.fused.is_none() || threads > CHAIN_MAX_THREADS || bufs.len() < 2 {
+                return false;
+            }
+            let (lay, d) = (&self.banded, self.d);
+            let rb = self.chain_block;
+            let nb = d.div_ceil(rb);
+            let n = bufs.len() - 1;
+            let flags = |k: usize| (0..k).map(|_| AtomicBool::new(false)).collect::<Vec<_>>();
+            // Per (power j ≥ 1, block): upper parts computed; band mirrored (block final).
+            let (computed, mirrored) = (flags(n * nb), flags(n * nb));
+            #[derive(Clone, Copy)]
+            enum Task {
+                Block(usize, usize),
+                Sink(usize),
+            }
+            // Wave order: block b of power j two waves after block b of power
+            // j − 1 (it needs blocks b − 1..=b + 1 of that power, final); a
+            // worker takes the tasks in this order, so it only ever waits for
+            // tasks already taken by a running worker.
+            let mut tasks = Vec::with_capacity((n + 1) * nb);
+            for wave in 0..nb + 2 * n + 1 {
+                for j in 1..=n {
+                    if let Some(b) = wave.checked_sub(2 * (j - 1)).filter(|&b| b < nb) {
+                        tasks.push(Task::Block(j, b));
+                    }
+                }
+                if let Some(b) = wave.checked_sub(2 * n).filter(|&b| b < nb) {
+                    tasks.push(Task::Sink(b));
+                }
+            }
+            let wait = |f: &AtomicBool| {
+                while !f.load(Ordering::Acquire) {
+                    std::hint::spin_loop();
+                }
+            };
+            let rows_of = |b: usize| b * rb..((b + 1) * rb).min(d);
+            let ptrs: Vec<usize> = bufs.iter().map(|p| *p as usize).collect();
+            let run = |t: Task| match t {
+                Task::Block(j, b) => {
+                    let (src, dst) = (ptrs[j - 1] as *const C64, ptrs[j] as *mut C64);
+                    // Rows 0..=(block b + 1) of w_{j−1} final (w_0 is given).
+                    let last = (b + 1).min(nb - 1);
+                    if j > 1 {
+                        for bb in 0..=last {
+                            wait(&mirrored[(j - 2) * nb + bb]);
+                        }
+                    }
+                    // SAFETY: those rows are final and nobody writes them any
+                    // more; this task alone writes block b of w_j.
+                    let rho = std::slice::from_raw_parts(src, lay.row(rows_of(last).end - 1).end);
+                    for r in rows_of(b) {
+                        let range = lay.row(r);
+                        let orow = std::slice::from_raw_parts_mut(dst.add(range.start), range.len());
+                        self.row(r, 0..d, lay, rho, orow);
+                    }
+                    computed[(j - 1) * nb + b].store(true, Ordering::Release);
+                    if b > 0 {
+                        wait(&computed[(j - 1) * nb + b - 1]);
+                    }
+                    for r in rows_of(b) {
+                        mirror_band_row(lay, dst, r);
+                    }
+                    mirrored[(j - 1) * nb + b].store(true, Ordering::Release);
+                }
+                Task::Sink(b) => {
+                    wait(&mirrored[(n - 1) * nb + b]);
+                    let rows = rows_of(b);
+                    sink(lay.row(rows.start).start..lay.row(rows.end - 1).end);
+                }
+            };
+            let next = AtomicUsize::new(0);
+            (0..threads).into_par_iter().for_each(|_| loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(&t) = tasks.get(i) else { break };
+                run(t);
+            });
+            true
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            let _ = (bufs, sink);
+            false
+        }
     }
 
     fn apply_in(&self, layout: &Layout, rho: &[C64], out: &mut [C64]) {
@@ -447,20 +562,28 @@ fn mirror_band(layout: &Layout, out: &mut [C64]) {
     let d = layout.d;
     let work = |r: usize| {
         let p = &base;
-        let c0 = layout.col0(r);
-        let start = layout.row(r).start;
-        // SAFETY: all indices are inside the layout's rows (see above).
-        unsafe {
-            (*p.0.add(start + r - c0)).im = 0.0;
-            for c in c0..r {
-                *p.0.add(start + c - c0) = (*p.0.add(layout.row(c).start + r - layout.col0(c))).conj();
-            }
-        }
+        // SAFETY: see `Shared`; the pointer covers the layout's vector.
+        unsafe { mirror_band_row(layout, p.0, r) }
     };
     if d < 256 {
         (0..d).for_each(work);
     } else {
         (0..d).into_par_iter().with_min_len(64).for_each(work);
+    }
+}
+
+/// Row r's band part from the upper triangle (and its diagonal made real).
+///
+/// # Safety
+/// `out` holds a vector of `layout`; rows c in `col0(r)..r` have their upper
+/// parts final, and nothing else accesses row r's band and diagonal or those
+/// entries meanwhile.
+unsafe fn mirror_band_row(layout: &Layout, out: *mut C64, r: usize) {
+    let c0 = layout.col0(r);
+    let start = layout.row(r).start;
+    (*out.add(start + r - c0)).im = 0.0;
+    for c in c0..r {
+        *out.add(start + c - c0) = (*out.add(layout.row(c).start + r - layout.col0(c))).conj();
     }
 }
 

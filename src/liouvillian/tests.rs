@@ -2,6 +2,7 @@
 //! Kronecker products of single-mode matrices (no shift-operator code).
 
 use super::kernel::Kernel;
+use std::ops::Range;
 use super::superop::SuperOperator;
 use super::*;
 use crate::model::MicroParams;
@@ -269,5 +270,54 @@ fn every_instruction_set_matches_the_dense_reference() {
                 assert!(max_diff(&back, &want) <= 1e-12 * scale, "{simd:?} {cutoffs:?} banded");
             }
         }
+    }
+}
+
+#[test]
+fn wavefront_chain_equals_repeated_application() {
+    // Kernel::apply_chain_banded must give the powers 𝓛^j ρ of repeated
+    // application and hand every entry to the sink exactly once, for any
+    // number of threads (the wavefront's interleaving changes with it).
+    let mut rng = Rng::new(31);
+    for (cutoffs, threads) in [([6, 6, 4], 1), ([6, 6, 4], 2), ([5, 7, 3], 3), ([8, 8, 4], 2)] {
+        let p = random_params(&mut rng, cutoffs);
+        let d = p.space().dim();
+        let k = Kernel::new(Generator::new(&p.lindblad_terms()));
+        let lay = k.banded_layout().clone();
+        let w0 = lay.from_full(&random_hermitian(&mut rng, d));
+        let n = 5;
+        let mut want = vec![w0.clone()];
+        for j in 0..n {
+            let mut next = vec![C::new(0.0, 0.0); lay.len()];
+            k.apply_banded(&want[j], &mut next);
+            want.push(next);
+        }
+        let mut bufs: Vec<Vec<C>> = (0..=n).map(|_| vec![C::new(f64::NAN, 0.0); lay.len()]).collect();
+        bufs[0].copy_from_slice(&w0);
+        let addrs: Vec<usize> = bufs.iter_mut().map(|b| b.as_mut_ptr() as usize).collect();
+        let seen = std::sync::Mutex::new(Vec::new());
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+        let used = pool.install(|| {
+            let ptrs: Vec<*mut C> = addrs.iter().map(|&a| a as *mut C).collect();
+            // SAFETY: distinct buffers of the layout's length, w_0 complete and Hermitian.
+            unsafe { k.apply_chain_banded(&ptrs, &|r: Range<usize>| seen.lock().unwrap().push(r)) }
+        });
+        // The wavefront exists only with the fused AVX-512 loop.
+        if k.simd() != crate::simd::Simd::Avx512 {
+            assert!(!used);
+            continue;
+        }
+        assert!(used);
+        for j in 1..=n {
+            let scale = want[j].iter().map(|z| z.norm()).fold(1e-300, f64::max);
+            let diff = max_diff(&bufs[j], &want[j]);
+            // Same arithmetic except rows that fall back to the portable loop: round-off only.
+            assert!(diff <= 1e-13 * scale, "{cutoffs:?} threads {threads} power {j}: {diff:e} of {scale:e}");
+        }
+        let mut ranges = seen.into_inner().unwrap();
+        ranges.sort_by_key(|r| r.start);
+        assert_eq!(ranges.first().map(|r| r.start), Some(0));
+        assert_eq!(ranges.last().map(|r| r.end), Some(lay.len()));
+        assert!(ranges.windows(2).all(|w| w[0].end == w[1].start), "{ranges:?}");
     }
 }

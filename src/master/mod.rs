@@ -153,6 +153,13 @@ impl OdeRhs for Rhs {
     fn is_linear(&self) -> bool {
         true
     }
+    unsafe fn eval_chain(&self, _t: f64, bufs: &[*mut C64], sink: &(dyn Fn(std::ops::Range<usize>) + Sync)) -> bool {
+        match self {
+            // SAFETY: the caller's contract is the kernel's.
+            Rhs::Kernel(k) => k.apply_chain_banded(bufs, sink),
+            Rhs::Super(_) => false,
+        }
+    }
 }
 
 /// Integrates the master equation and records the observables at `times`.
