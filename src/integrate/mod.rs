@@ -35,9 +35,9 @@
 //!   step the next step may not grow. The initial step, if not given, is
 //!   chosen by the algorithm of HNW II.4 ("Starting step size").
 //! * **Memory**: every vector (stages or powers, stage argument, `y_new`,
-//!   per-chunk partial sums) is allocated once before the step loop; inside
-//!   it only a few small bookkeeping arrays are (the wavefront's task list,
-//!   flags and per-block sums: tens of entries per step). Stage form: DOP853's extra dense stages reuse stages
+//!   per-chunk partial sums, the wavefront's per-block sums) is allocated
+//!   once before the step loop; the loop allocates nothing (the kernel keeps
+//!   its wavefront bookkeeping between calls). Stage form: DOP853's extra dense stages reuse stages
 //!   2–5, whose values no later formula needs, so the workspace is `m+1` stage
 //!   vectors + 2 (DOPRI5: 9 vectors, DOP853: 15); powers form: the powers up to
 //!   the dense output's degree + 3 (DOPRI5: 10, DOP853: 19). Plus one copy of

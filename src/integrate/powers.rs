@@ -57,6 +57,8 @@ pub(super) struct Powers {
     /// Dense-output result.
     y_dense: Vec<C64>,
     partials: Vec<[f64; 2]>,
+    /// Per-range error sums of the wavefront path (see `chain_with_pass`).
+    chain_parts: Vec<(usize, [f64; 2])>,
     rhs_evals: usize,
 }
 
@@ -130,6 +132,7 @@ impl Powers {
             f_new: vec![zero; n],
             y_dense: vec![zero; n],
             partials: vec![[0.0; 2]; vecops::n_chunks(n)],
+            chain_parts: Vec::with_capacity(256),
             rhs_evals: 0,
         }
     }
@@ -168,12 +171,26 @@ impl Powers {
             return None;
         }
         let len = y.len();
-        let bufs: Vec<*mut C64> = self.w[..k].iter_mut().map(|v| v.as_mut_ptr()).collect();
-        let mut basis = vec![y.as_ptr()];
-        basis.extend(bufs.iter().map(|p| *p as *const C64));
-        let pass =
-            vecops::RangePass::new(&basis, len, c_y, c_f, c_e, self.y_new.as_mut_ptr(), self.f_new.as_mut_ptr(), tol.atol, tol.rtol);
-        let parts = std::sync::Mutex::new(Vec::<(usize, [f64; 2])>::new());
+        let mut bufs = [std::ptr::null_mut(); MAX_POW];
+        let mut basis = [y.as_ptr(); MAX_POW + 1];
+        for (q, v) in self.w[..k].iter_mut().enumerate() {
+            bufs[q] = v.as_mut_ptr();
+            basis[q + 1] = bufs[q];
+        }
+        let pass = vecops::RangePass::new(
+            &basis[..=k],
+            len,
+            c_y,
+            c_f,
+            c_e,
+            self.y_new.as_mut_ptr(),
+            self.f_new.as_mut_ptr(),
+            tol.atol,
+            tol.rtol,
+        );
+        // Per-range sums, in a vector kept between steps (no allocation once warm).
+        let parts = std::sync::Mutex::new(std::mem::take(&mut self.chain_parts));
+        parts.lock().unwrap_or_else(|e| e.into_inner()).clear();
         let sink = |range: std::ops::Range<usize>| {
             // SAFETY: the rhs hands out disjoint ranges on which every power is final.
             let s = unsafe { pass.run(range.clone()) };
@@ -181,13 +198,14 @@ impl Powers {
         };
         // SAFETY: the buffers are this workspace's, distinct, of the problem's
         // length, w_1 is complete, and nothing else touches them meanwhile.
-        if !unsafe { rhs.eval_chain(t, &bufs, &sink) } {
+        let done = unsafe { rhs.eval_chain(t, &bufs[..k], &sink) };
+        self.chain_parts = parts.into_inner().unwrap_or_else(|e| e.into_inner());
+        if !done {
             return None;
         }
         self.rhs_evals += k - 1;
         self.have = k;
-        let mut parts = parts.into_inner().unwrap_or_else(|e| e.into_inner());
-        Some(vecops::ordered_sum(&mut parts))
+        Some(vecops::ordered_sum(&mut self.chain_parts))
     }
 }
 

@@ -33,6 +33,66 @@ const ROWS_PER_TASK: usize = 8;
 const SERIAL_BELOW: usize = 1 << 16;
 /// Most threads [`Kernel::apply_chain_banded`] is used with.
 pub const CHAIN_MAX_THREADS: usize = 4;
+/// Most powers one call of [`Kernel::apply_chain_banded`] takes.
+const MAX_CHAIN: usize = 32;
+
+/// A task of the wavefront: block b of power j, or handing block b to the sink.
+#[derive(Debug, Clone, Copy)]
+enum Task {
+    Block(usize, usize),
+    Sink(usize),
+}
+
+/// Flags and task list of the wavefront for (powers, blocks) = `key`, reused
+/// across calls (allocated on the first call with a new shape).
+#[derive(Debug, Default)]
+struct ChainScratchInner {
+    key: (usize, usize),
+    /// Per (power j ≥ 1, block): upper parts computed; band mirrored (final).
+    computed: Vec<std::sync::atomic::AtomicBool>,
+    mirrored: Vec<std::sync::atomic::AtomicBool>,
+    tasks: Vec<Task>,
+}
+
+impl ChainScratchInner {
+    /// Flags cleared and tasks in wave order for n powers over nb blocks:
+    /// block b of power j two waves after block b of power j − 1 (it needs
+    /// blocks b − 1..=b + 1 of that power, final). A worker takes the tasks in
+    /// this order, so it only ever waits for tasks already taken by a running
+    /// worker.
+    fn prepare(&mut self, n: usize, nb: usize) {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        if self.key != (n, nb) || self.tasks.is_empty() {
+            self.key = (n, nb);
+            self.computed = (0..n * nb).map(|_| AtomicBool::new(false)).collect();
+            self.mirrored = (0..n * nb).map(|_| AtomicBool::new(false)).collect();
+            self.tasks.clear();
+            for wave in 0..nb + 2 * n + 1 {
+                for j in 1..=n {
+                    if let Some(b) = wave.checked_sub(2 * (j - 1)).filter(|&b| b < nb) {
+                        self.tasks.push(Task::Block(j, b));
+                    }
+                }
+                if let Some(b) = wave.checked_sub(2 * n).filter(|&b| b < nb) {
+                    self.tasks.push(Task::Sink(b));
+                }
+            }
+        }
+        for f in self.computed.iter().chain(&self.mirrored) {
+            f.store(false, Ordering::Relaxed);
+        }
+    }
+}
+
+/// [`ChainScratchInner`] behind a lock; a clone of a kernel starts with its own.
+#[derive(Debug, Default)]
+struct ChainScratch(std::sync::Mutex<ChainScratchInner>);
+
+impl Clone for ChainScratch {
+    fn clone(&self) -> Self {
+        ChainScratch::default()
+    }
+}
 /// Wavefront blocks are this many times the minimum (largest row shift or
 /// band). Measured on the (12,12,6) run, 2 threads: ×1 and ×3 no faster
 /// than level by level, ×2 8–10 % faster; neutral at (10,10,4) and (20,20,6).
@@ -48,6 +108,9 @@ pub struct Kernel {
     /// Rows per block of the wavefront in [`Kernel::apply_chain_banded`]:
     /// [`CB_MUL`] × (the largest row shift or the band, whichever is larger).
     chain_block: usize,
+    /// The wavefront's task list and flags, kept between calls so that the
+    /// integrator's step loop allocates nothing.
+    chain_scratch: ChainScratch,
     /// The AVX-512 fused row loop's form of the pieces (see `fused.rs`).
     #[cfg(target_arch = "x86_64")]
     fused: Option<super::fused::Fused>,
@@ -162,6 +225,7 @@ impl Kernel {
         let fused = if simd == Simd::Avx512 { super::fused::Fused::new(&compiled) } else { None };
         let max_shift = generator.pieces.iter().map(|p| p.d_row.unsigned_abs()).max().unwrap_or(0);
         Self {
+            chain_scratch: ChainScratch::default(),
             chain_block: band.max(max_shift).max(16) * CB_MUL,
             full: Layout::full(d),
             banded: Layout::banded(d, band),
@@ -210,36 +274,23 @@ impl Kernel {
             let rb = self.chain_block;
             let nb = d.div_ceil(rb);
             let n = bufs.len() - 1;
-            let flags = |k: usize| (0..k).map(|_| AtomicBool::new(false)).collect::<Vec<_>>();
-            // Per (power j ≥ 1, block): upper parts computed; band mirrored (block final).
-            let (computed, mirrored) = (flags(n * nb), flags(n * nb));
-            #[derive(Clone, Copy)]
-            enum Task {
-                Block(usize, usize),
-                Sink(usize),
+            if n >= MAX_CHAIN {
+                return false;
             }
-            // Wave order: block b of power j two waves after block b of power
-            // j − 1 (it needs blocks b − 1..=b + 1 of that power, final); a
-            // worker takes the tasks in this order, so it only ever waits for
-            // tasks already taken by a running worker.
-            let mut tasks = Vec::with_capacity((n + 1) * nb);
-            for wave in 0..nb + 2 * n + 1 {
-                for j in 1..=n {
-                    if let Some(b) = wave.checked_sub(2 * (j - 1)).filter(|&b| b < nb) {
-                        tasks.push(Task::Block(j, b));
-                    }
-                }
-                if let Some(b) = wave.checked_sub(2 * n).filter(|&b| b < nb) {
-                    tasks.push(Task::Sink(b));
-                }
-            }
+            let mut guard = self.chain_scratch.0.lock().unwrap_or_else(|e| e.into_inner());
+            let sc = &mut *guard;
+            sc.prepare(n, nb);
+            let (computed, mirrored, tasks) = (&sc.computed, &sc.mirrored, &sc.tasks);
             let wait = |f: &AtomicBool| {
                 while !f.load(Ordering::Acquire) {
                     std::hint::spin_loop();
                 }
             };
             let rows_of = |b: usize| b * rb..((b + 1) * rb).min(d);
-            let ptrs: Vec<usize> = bufs.iter().map(|p| *p as usize).collect();
+            let mut ptrs = [0usize; MAX_CHAIN + 1];
+            for (a, p) in ptrs.iter_mut().zip(bufs) {
+                *a = *p as usize;
+            }
             let run = |t: Task| match t {
                 Task::Block(j, b) => {
                     let (src, dst) = (ptrs[j - 1] as *const C64, ptrs[j] as *mut C64);
