@@ -36,8 +36,9 @@
 //!   chosen by the algorithm of HNW II.4 ("Starting step size").
 //! * **Memory**: every vector (stages or powers, stage argument, `y_new`,
 //!   per-chunk partial sums, the wavefront's per-block sums) is allocated
-//!   once before the step loop; the loop allocates nothing (the kernel keeps
-//!   its wavefront bookkeeping between calls). Stage form: DOP853's extra dense stages reuse stages
+//!   once before the step loop; the loop allocates nothing, except that the
+//!   kernel's wavefront sets up its task list and flags (a few hundred bytes)
+//!   on its first call and keeps them. Stage form: DOP853's extra dense stages reuse stages
 //!   2–5, whose values no later formula needs, so the workspace is `m+1` stage
 //!   vectors + 2 (DOPRI5: 9 vectors, DOP853: 15); powers form: the powers up to
 //!   the dense output's degree + 3 (DOPRI5: 10, DOP853: 19). Plus one copy of
