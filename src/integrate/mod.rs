@@ -45,8 +45,12 @@
 //!   the state ([`Integrator::workspace_vectors`]).
 //! * **Parallelism**: stage combinations and norms run in chunks of 16 Ki
 //!   elements, with rayon (in the caller's pool) for long vectors. Reductions
-//!   sum per-chunk partials in order, so runs are bit-reproducible for any
-//!   thread count (given a deterministic right-hand side).
+//!   sum per-chunk (or, on the wavefront path, per-block) partials in order,
+//!   so a run is bit-reproducible for a given thread count, given a
+//!   deterministic right-hand side. Across thread counts it is too, except
+//!   that the master equation's wavefront (≤ 4 threads, AVX-512) partitions
+//!   the work differently from the level-by-level path (more threads or no
+//!   AVX-512): the two agree to round-off, not bit for bit.
 
 mod powers;
 mod stages;
@@ -343,8 +347,12 @@ impl Integrator {
             let t_new = if last { t_end } else { t + h };
             while idx < save_times.len() && save_times[idx] < t_new {
                 let ts = save_times[idx];
-                let state = ws.dense(rhs, t, h, y, (ts - t) / h, self.dense_subset.as_deref());
+                let theta = (ts - t) / h;
+                let state = ws.dense(rhs, t, h, y, theta, self.dense_subset.as_deref());
                 if observer(idx, ts, state).is_break() {
+                    // The caller gets the whole state at this save time, not
+                    // only the entries the observer reads.
+                    let state = if self.dense_subset.is_some() { ws.dense(rhs, t, h, y, theta, None) } else { state };
                     finish(y_out, state);
                     return done(stats, ws.rhs_evals(), true);
                 }
