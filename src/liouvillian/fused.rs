@@ -100,6 +100,12 @@ impl Fused {
                 KPiece::General(Piece { d_row: 0, d_col: 0, coef: Coef::Sum(wr, wc) }) if diag.is_none() => {
                     diag = Some(Diag { wr: wr.clone(), wc: wc.clone() });
                 }
+                // A weight-1 piece with a column shift would need zero padding
+                // of the source itself (its out-of-row reads are not
+                // multiplied by zero weights): leave it to the portable loop.
+                // (The generator makes none: weight-1 pieces are left
+                // multiplications, Δc = 0.)
+                KPiece::Scaled { d_col, col: None, .. } if *d_col != 0 => rest.push(idx),
                 KPiece::Scaled { d_row, d_col, row, col } => {
                     let joined = raw.iter_mut().find_map(|(dc, w, members)| {
                         if dc != d_col {
@@ -320,7 +326,9 @@ unsafe fn add_members<const K: u8, const NV: usize>(list: &[Member], c: usize, m
     for m in list {
         let (re, im) = (_mm512_set1_pd(m.re), _mm512_mul_pd(sign, _mm512_set1_pd(m.im)));
         for (v, s) in acc.iter_mut().enumerate() {
-            let x = load(m.src.add(2 * c + 8 * v), mask);
+            // wrapping_add: `src` itself may point before the buffer (a row
+            // shift read from column c ≥ first only); the loaded address is inside.
+            let x = load(m.src.wrapping_add(2 * c + 8 * v), mask);
             if K & 1 != 0 {
                 *s = _mm512_fmadd_pd(re, x, *s);
             }

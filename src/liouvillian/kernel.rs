@@ -281,47 +281,62 @@ impl Kernel {
             let sc = &mut *guard;
             sc.prepare(n, nb);
             let (computed, mirrored, tasks) = (&sc.computed, &sc.mirrored, &sc.tasks);
+            // A task that panics sets `failed` (through the guard below), so
+            // that workers waiting for it panic too instead of spinning forever.
+            let failed = AtomicBool::new(false);
             let wait = |f: &AtomicBool| {
                 while !f.load(Ordering::Acquire) {
+                    assert!(!failed.load(Ordering::Relaxed), "wavefront: a task panicked");
                     std::hint::spin_loop();
                 }
             };
+            struct OnPanic<'a>(&'a AtomicBool);
+            impl Drop for OnPanic<'_> {
+                fn drop(&mut self) {
+                    if std::thread::panicking() {
+                        self.0.store(true, Ordering::Relaxed);
+                    }
+                }
+            }
             let rows_of = |b: usize| b * rb..((b + 1) * rb).min(d);
             let mut ptrs = [0usize; MAX_CHAIN + 1];
             for (a, p) in ptrs.iter_mut().zip(bufs) {
                 *a = *p as usize;
             }
-            let run = |t: Task| match t {
-                Task::Block(j, b) => {
-                    let (src, dst) = (ptrs[j - 1] as *const C64, ptrs[j] as *mut C64);
-                    // Rows 0..=(block b + 1) of w_{j−1} final (w_0 is given).
-                    let last = (b + 1).min(nb - 1);
-                    if j > 1 {
-                        for bb in 0..=last {
-                            wait(&mirrored[(j - 2) * nb + bb]);
+            let run = |t: Task| {
+                let _guard = OnPanic(&failed);
+                match t {
+                    Task::Block(j, b) => {
+                        let (src, dst) = (ptrs[j - 1] as *const C64, ptrs[j] as *mut C64);
+                        // Rows 0..=(block b + 1) of w_{j−1} final (w_0 is given).
+                        let last = (b + 1).min(nb - 1);
+                        if j > 1 {
+                            for bb in 0..=last {
+                                wait(&mirrored[(j - 2) * nb + bb]);
+                            }
                         }
+                        // SAFETY: those rows are final and nobody writes them any
+                        // more; this task alone writes block b of w_j.
+                        let rho = std::slice::from_raw_parts(src, lay.row(rows_of(last).end - 1).end);
+                        for r in rows_of(b) {
+                            let range = lay.row(r);
+                            let orow = std::slice::from_raw_parts_mut(dst.add(range.start), range.len());
+                            self.row(r, 0..d, lay, rho, orow);
+                        }
+                        computed[(j - 1) * nb + b].store(true, Ordering::Release);
+                        if b > 0 {
+                            wait(&computed[(j - 1) * nb + b - 1]);
+                        }
+                        for r in rows_of(b) {
+                            mirror_band_row(lay, dst, r);
+                        }
+                        mirrored[(j - 1) * nb + b].store(true, Ordering::Release);
                     }
-                    // SAFETY: those rows are final and nobody writes them any
-                    // more; this task alone writes block b of w_j.
-                    let rho = std::slice::from_raw_parts(src, lay.row(rows_of(last).end - 1).end);
-                    for r in rows_of(b) {
-                        let range = lay.row(r);
-                        let orow = std::slice::from_raw_parts_mut(dst.add(range.start), range.len());
-                        self.row(r, 0..d, lay, rho, orow);
+                    Task::Sink(b) => {
+                        wait(&mirrored[(n - 1) * nb + b]);
+                        let rows = rows_of(b);
+                        sink(lay.row(rows.start).start..lay.row(rows.end - 1).end);
                     }
-                    computed[(j - 1) * nb + b].store(true, Ordering::Release);
-                    if b > 0 {
-                        wait(&computed[(j - 1) * nb + b - 1]);
-                    }
-                    for r in rows_of(b) {
-                        mirror_band_row(lay, dst, r);
-                    }
-                    mirrored[(j - 1) * nb + b].store(true, Ordering::Release);
-                }
-                Task::Sink(b) => {
-                    wait(&mirrored[(n - 1) * nb + b]);
-                    let rows = rows_of(b);
-                    sink(lay.row(rows.start).start..lay.row(rows.end - 1).end);
                 }
             };
             let next = AtomicUsize::new(0);
