@@ -1062,34 +1062,50 @@ fn powers_form_rejected_steps_cost_no_evaluations() {
 #[test]
 fn stopping_at_a_save_inside_a_step_returns_the_whole_state_with_a_dense_subset() {
     // With `dense_subset`, the observer sees only those entries up to date;
-    // the state handed back after a stop must still be complete.
-    let rhs = Diagonal::new(64);
+    // the state handed back after a stop must still be complete — in the
+    // stage form and in the powers form.
+    struct Linear(Diagonal);
+    impl OdeRhs for Linear {
+        fn len(&self) -> usize {
+            self.0.len()
+        }
+        fn eval(&self, t: f64, y: &[C64], dy: &mut [C64]) {
+            self.0.eval(t, y, dy)
+        }
+        fn is_linear(&self) -> bool {
+            true
+        }
+    }
+    let rhs = Linear(Diagonal::new(64));
     let y0: Vec<C64> = (0..64).map(|j| c(1.0, 0.01 * j as f64)).collect();
     let ts = linspace(0.0, 2.0, 41);
     let stop_at = 17;
-    let run_to = |subset: Option<Vec<usize>>| {
-        let mut integ = Integrator::new(Method::Dopri5, 1e-9, 1e-12);
-        integ.h0 = Some(0.37); // steps longer than the save spacing: saves fall inside steps
-        integ.dense_subset = subset;
-        let mut y = y0.clone();
-        let st = integ
-            .integrate(&rhs, 0.0, &mut y, &ts, |i, _, _| {
-                if i == stop_at {
-                    ControlFlow::Break(())
-                } else {
-                    ControlFlow::Continue(())
-                }
-            })
-            .expect("integration succeeds");
-        assert!(st.stopped_early);
-        y
-    };
-    let full = run_to(None);
-    let sub = run_to(Some(vec![0, 5, 63]));
-    assert_eq!(sub, full);
-    // And it is the solution at that save time.
-    let t = ts[stop_at];
-    for (j, (v, l)) in full.iter().zip(&rhs.lambda).enumerate() {
-        assert!((v - y0[j] * (l * t).exp()).norm() < 1e-7, "entry {j}");
+    for linear_form in [false, true] {
+        let run_to = |subset: Option<Vec<usize>>| {
+            let mut integ = Integrator::new(Method::Dopri5, 1e-9, 1e-12);
+            integ.h0 = Some(0.37); // steps longer than the save spacing: saves fall inside steps
+            integ.dense_subset = subset;
+            integ.linear_form = linear_form;
+            let mut y = y0.clone();
+            let st = integ
+                .integrate(&rhs, 0.0, &mut y, &ts, |i, _, _| {
+                    if i == stop_at {
+                        ControlFlow::Break(())
+                    } else {
+                        ControlFlow::Continue(())
+                    }
+                })
+                .expect("integration succeeds");
+            assert!(st.stopped_early);
+            y
+        };
+        let full = run_to(None);
+        let sub = run_to(Some(vec![0, 5, 63]));
+        assert_eq!(sub, full, "linear_form {linear_form}");
+        // And it is the solution at that save time.
+        let t = ts[stop_at];
+        for (j, (v, l)) in full.iter().zip(&rhs.0.lambda).enumerate() {
+            assert!((v - y0[j] * (l * t).exp()).norm() < 1e-7, "linear_form {linear_form}, entry {j}");
+        }
     }
 }
