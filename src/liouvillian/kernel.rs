@@ -321,7 +321,7 @@ impl Kernel {
                         for r in rows_of(b) {
                             let range = lay.row(r);
                             let orow = std::slice::from_raw_parts_mut(dst.add(range.start), range.len());
-                            self.row(r, 0..d, lay, rho, orow);
+                            self.row(r, lay, rho, orow);
                         }
                         computed[(j - 1) * nb + b].store(true, Ordering::Release);
                         if b > 0 {
@@ -368,7 +368,7 @@ impl Kernel {
                 let range = layout.row(r);
                 // SAFETY: row r's range lies inside `out` and no other task touches it.
                 let orow = unsafe { std::slice::from_raw_parts_mut(p.0.add(range.start), range.len()) };
-                self.row(r, 0..d, layout, rho, orow);
+                self.row(r, layout, rho, orow);
             }
         };
         let chunks = d.div_ceil(ROWS_PER_TASK);
@@ -395,9 +395,10 @@ impl Kernel {
         self.generator.pieces.len()
     }
 
-    /// Upper-triangle part of output row r within the column block `cols`
-    /// (columns max(r, cols.start)..cols.end); `out` is row r as stored in `layout`.
-    fn row(&self, r: usize, cols: Range<usize>, layout: &Layout, rho: &[C64], out: &mut [C64]) {
+    /// Upper-triangle part (columns r..d) of output row r; `out` is row r as
+    /// stored in `layout`.
+    fn row(&self, r: usize, layout: &Layout, rho: &[C64], out: &mut [C64]) {
+        let cols = 0..self.d;
         let pieces = &self.compiled;
         match self.simd {
             Simd::Generic => row_generic(pieces, r, cols, layout, rho, out),
@@ -407,7 +408,7 @@ impl Kernel {
             #[cfg(target_arch = "x86_64")]
             Simd::Avx512 => unsafe {
                 // SAFETY: as above; the band covers every piece (`with_simd`).
-                if let Some(f) = self.fused.as_ref().filter(|_| cols == (0..self.d)) {
+                if let Some(f) = &self.fused {
                     if super::fused::row_avx512(f, r, layout, rho, out) {
                         for &p in &f.rest {
                             apply_piece(&pieces[p], r, r..self.d, layout, rho, out);
