@@ -27,6 +27,10 @@ pub struct Cli {
     /// No progress bar on stderr.
     #[arg(short, long, global = true)]
     pub quiet: bool,
+    /// Replace an existing output file even if it is not a qbsim result
+    /// (a qbsim result is replaced without it; inputs, links and devices never).
+    #[arg(long, global = true)]
+    pub overwrite: bool,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -35,10 +39,11 @@ pub struct Cli {
 pub enum Command {
     /// Run the configured model: the reduced model's time trace ([reduced]),
     /// the three-mode master equation ([model]), and the phase diagram if the
-    /// config has a [phase] section. Ctrl-C stops at the next save time and
-    /// keeps the saves done so far.
+    /// config has a [phase] section. Ctrl-C or SIGTERM stops within one
+    /// integrator step and keeps the saves done so far and the state reached
+    /// (continue with --resume).
     #[command(after_help = EXAMPLES)]
-    Run(Common),
+    Run(RunArgs),
     /// Phase diagram over (delta_r, alpha), exceptional points, critical times.
     #[command(after_help = EXAMPLES)]
     Phase(Common),
@@ -116,6 +121,23 @@ Text is drawn with DejaVu Sans compiled into qbsim: no font packages are needed.
         #[arg(long, value_delimiter = ',', value_name = "R1,R2,...")]
         ratios: Option<Vec<f64>>,
     },
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// TOML config file (not with --resume: the file's own config is used).
+    #[arg(required_unless_present = "resume", conflicts_with = "resume")]
+    pub config: Option<PathBuf>,
+    /// Continue the interrupted run stored in FILE (default output: NAME.h5
+    /// for NAME.interrupted.h5, else FILE itself).
+    #[arg(long, value_name = "FILE", conflicts_with = "set")]
+    pub resume: Option<PathBuf>,
+    /// Output HDF5 file (default: [output] path, else <config name>.h5).
+    #[arg(short, long, value_name = "OUT")]
+    pub output: Option<PathBuf>,
+    /// Override a config key, e.g. --set reduced.delta_r=0.4 (repeatable).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
 }
 
 #[derive(Debug, Args)]

@@ -11,6 +11,7 @@ pub mod master;
 pub mod model;
 pub mod moments;
 pub mod reduced;
+pub mod resume;
 pub mod output;
 pub mod progress;
 pub mod run;

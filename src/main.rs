@@ -3,7 +3,12 @@
 mod cli;
 
 use clap::Parser;
-use cli::{Cli, Command};
+use cli::{Cli, Command, RunArgs};
+use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::iterator::Signals;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+use std::sync::Arc;
 use qbsim::run::{self, Provenance};
 use qbsim::sweep::{Shard, SweepOptions};
 use std::process::ExitCode;
@@ -14,78 +19,105 @@ fn main() -> ExitCode {
         return fail(e, 2);
     }
     let command = std::env::args().collect::<Vec<_>>().join(" ");
-    let prov = Provenance { command, quiet: cli.quiet, ..Default::default() };
-    // Ctrl-C: the first stops the run at its next save time and keeps the
-    // results so far; a second one exits at once.
-    let stop = prov.stop.clone();
-    let _ = ctrlc::set_handler(move || {
-        if stop.swap(true, std::sync::atomic::Ordering::SeqCst) {
-            std::process::exit(130);
-        }
-        eprintln!("\ninterrupt: stopping (a run at its next save time, a sweep after the points in flight); Ctrl-C again aborts");
-    });
-    if let Command::Merge { shards, output } = &cli.command {
-        return match qbsim::sweep::merge(shards, output, &prov.command) {
+    let prov = Provenance { command, quiet: cli.quiet, overwrite: cli.overwrite, ..Default::default() };
+    let caught = watch_signals(prov.stop.clone());
+    let code = dispatch(&cli, prov);
+    // After a signal the command has kept what it finished; the exit code is
+    // the shell's for that signal (130 SIGINT, 143 SIGTERM).
+    match (code, caught.load(Ordering::SeqCst)) {
+        (Outcome::Interrupted, 0) => ExitCode::from(130),
+        (Outcome::Interrupted, sig) => ExitCode::from((128 + sig) as u8),
+        (Outcome::Code(c), _) => c,
+    }
+}
+
+enum Outcome {
+    /// Stopped early by a signal; what was done is kept.
+    Interrupted,
+    Code(ExitCode),
+}
+
+/// The one dispatch over subcommands.
+fn dispatch(cli: &Cli, prov: Provenance) -> Outcome {
+    let config_of = |path: &Path, set: &[String]| qbsim::config::load(path, set);
+    match &cli.command {
+        Command::Merge { shards, output } => match qbsim::sweep::merge(shards, output, &prov) {
             Ok(text) => done(&text, false),
-            Err(e) => fail(e, 2),
-        };
-    }
-    if let Command::Plot { file, output, format, x, y } = &cli.command {
-        return plot_command(file, output, format, x, y);
-    }
-    let (config, set) = match &cli.command {
-        Command::Run(c) | Command::Phase(c) | Command::Validate { common: c, .. } | Command::Sweep { common: c, .. } => {
-            (&c.config, &c.set)
-        }
-        Command::Map { config, set, .. } => (config, set),
-        Command::Merge { .. } | Command::Plot { .. } => unreachable!("handled above"),
-    };
-    let cfg = match qbsim::config::load(config, set) {
-        Ok(c) => c,
-        Err(e) => return fail(e, 2),
-    };
-    let result = match &cli.command {
-        Command::Run(c) => run::run(&cfg, &run::output_path(c.output.as_deref(), &cfg), &prov),
-        Command::Phase(c) => run::phase(&cfg, &run::output_path(c.output.as_deref(), &cfg), &prov),
-        Command::Validate { common, ratios } => {
-            run::validate(&cfg, &run::output_path(common.output.as_deref(), &cfg), &prov, ratios.as_deref())
-        }
-        Command::Sweep { common, shard, force } => {
+            Err(e) => fail_with(e.exit_code(), e),
+        },
+        Command::Plot { file, output, format, x, y } => Outcome::Code(plot_command(file, output, format, x, y)),
+        Command::Run(RunArgs { resume: Some(file), output, .. }) => report(run::resume(file, output.as_deref(), &prov)),
+        Command::Run(RunArgs { config: Some(config), output, set, .. }) => match config_of(config, set) {
+            Ok(cfg) => report(run::run(&cfg, &run::output_path(output.as_deref(), &cfg), &prov)),
+            Err(e) => fail_with(2, e),
+        },
+        Command::Run(RunArgs { config: None, resume: None, .. }) => fail_with(2, "give a config file or --resume FILE"),
+        Command::Phase(c) => match config_of(&c.config, &c.set) {
+            Ok(cfg) => report(run::phase(&cfg, &run::output_path(c.output.as_deref(), &cfg), &prov)),
+            Err(e) => fail_with(2, e),
+        },
+        Command::Validate { common: c, ratios } => match config_of(&c.config, &c.set) {
+            Ok(cfg) => report(run::validate(&cfg, &run::output_path(c.output.as_deref(), &cfg), &prov, ratios.as_deref())),
+            Err(e) => fail_with(2, e),
+        },
+        Command::Sweep { common: c, shard, force } => {
+            let cfg = match config_of(&c.config, &c.set) {
+                Ok(cfg) => cfg,
+                Err(e) => return fail_with(2, e),
+            };
             let shard = match shard.as_deref().map(Shard::parse).or_else(Shard::from_slurm).transpose() {
                 Ok(s) => s,
-                Err(e) => return fail(e, 2),
+                Err(e) => return fail_with(2, e),
             };
-            let out = run::output_path(common.output.as_deref(), &cfg);
-            return match qbsim::sweep::run_sweep(&cfg, &out, &SweepOptions { shard, force: *force }, &prov) {
+            let out = run::output_path(c.output.as_deref(), &cfg);
+            match qbsim::sweep::run_sweep(&cfg, &out, &SweepOptions { shard, force: *force }, &prov) {
                 Ok(r) => done(&r.text, r.interrupted),
-                Err(e) => {
-                    let code = match e {
-                        qbsim::sweep::SweepError::Config(_) | qbsim::sweep::SweepError::Invalid(_) => 2,
-                        _ => 1,
-                    };
-                    fail(e, code)
-                }
-            };
-        }
-        Command::Merge { .. } | Command::Plot { .. } => unreachable!("handled above"),
-        Command::Map { ratios, .. } => match run::map_table(&cfg, ratios.as_deref()) {
-            Ok(text) => {
-                print!("{text}");
-                return ExitCode::SUCCESS;
+                Err(e) => fail_with(e.exit_code(), e),
             }
-            Err(e) => Err(e),
-        },
-    };
-    match result {
-        Ok(report) => done(&report.text, report.interrupted),
-        Err(e) => {
-            let code = match e {
-                run::RunError::Config(_) | run::RunError::Map(_) => 2,
-                _ => 1,
-            };
-            fail(e, code)
         }
+        Command::Map { config, set, ratios } => match config_of(config, set) {
+            Ok(cfg) => match run::map_table(&cfg, ratios.as_deref()) {
+                Ok(text) => done(&text, false),
+                Err(e) => fail_with(e.exit_code(), e),
+            },
+            Err(e) => fail_with(2, e),
+        },
     }
+}
+
+fn report(result: Result<run::Report, run::RunError>) -> Outcome {
+    match result {
+        Ok(r) => done(&r.text, r.interrupted),
+        Err(e) => fail_with(e.exit_code(), e),
+    }
+}
+
+/// SIGINT and SIGTERM (Ctrl-C, Slurm's time limit, `scancel`, `timeout`):
+/// the first sets `stop` — a run stops within one integrator step and keeps
+/// its saves and state, a sweep keeps its journaled points — and is
+/// remembered for the exit code; a second one exits at once.
+fn watch_signals(stop: Arc<AtomicBool>) -> Arc<AtomicI32> {
+    let caught = Arc::new(AtomicI32::new(0));
+    let seen = caught.clone();
+    match Signals::new([SIGINT, SIGTERM]) {
+        Ok(mut signals) => {
+            std::thread::spawn(move || {
+                for sig in signals.forever() {
+                    let _ = seen.compare_exchange(0, sig, Ordering::SeqCst, Ordering::SeqCst);
+                    if stop.swap(true, Ordering::SeqCst) {
+                        std::process::exit(128 + sig);
+                    }
+                    let name = if sig == SIGTERM { "SIGTERM" } else { "interrupt" };
+                    eprintln!(
+                        "\n{name}: stopping (a run within one integrator step, keeping its saves and state; a sweep \
+                         keeping its finished points); a second signal aborts at once"
+                    );
+                }
+            });
+        }
+        Err(e) => eprintln!("warning: cannot watch for SIGINT/SIGTERM ({e}); a signal will end qbsim at once"),
+    }
+    caught
 }
 
 /// `qbsim plot`: figures of an output file; prints each file written.
@@ -114,15 +146,18 @@ fn plot_command(
     }
 }
 
-/// Prints a command's summary; exit 130 when it was interrupted (Ctrl-C), as
-/// shells report a SIGINT, with the results so far kept.
-fn done(text: &str, interrupted: bool) -> ExitCode {
+/// Prints a command's summary.
+fn done(text: &str, interrupted: bool) -> Outcome {
     print!("{text}");
     if interrupted {
-        ExitCode::from(130)
+        Outcome::Interrupted
     } else {
-        ExitCode::SUCCESS
+        Outcome::Code(ExitCode::SUCCESS)
     }
+}
+
+fn fail_with(code: u8, e: impl std::fmt::Display) -> Outcome {
+    Outcome::Code(fail(e, code))
 }
 
 /// One error line on stderr; exit 2 for bad input (nothing was done), 1 for a
@@ -132,20 +167,42 @@ fn fail(e: impl std::fmt::Display, code: u8) -> ExitCode {
     ExitCode::from(code)
 }
 
+/// More threads than this many per core are refused as a mistake (they
+/// only add overhead); more than one per core is allowed with a warning.
+const MAX_THREADS_PER_CORE: usize = 8;
+/// ... but never fewer than this many are allowed.
+const MAX_THREADS_FLOOR: usize = 64;
+
 /// One rayon pool for the whole process, sized by --threads, else by Slurm's
-/// allocation, else all cores (no hidden oversubscription on shared nodes).
+/// allocation (SLURM_CPUS_PER_TASK), else all cores available to the
+/// process (no hidden oversubscription on shared nodes).
 fn configure_threads(cli: Option<usize>) -> Result<(), String> {
-    let from_slurm = || std::env::var("SLURM_CPUS_PER_TASK").ok().and_then(|v| v.trim().parse::<usize>().ok());
-    let n = match cli {
-        Some(0) => return Err("--threads must be at least 1".into()),
-        Some(n) => Some(n),
-        None => from_slurm().filter(|&n| n > 0),
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let (n, source) = match (cli, std::env::var("SLURM_CPUS_PER_TASK")) {
+        (Some(n), _) => (n, "--threads".to_string()),
+        (None, Ok(v)) => match v.trim().parse::<usize>() {
+            Ok(n) if n > 0 => (n, format!("SLURM_CPUS_PER_TASK={v}")),
+            _ => {
+                return Err(format!(
+                    "SLURM_CPUS_PER_TASK={v:?} is not a positive integer (Slurm sets it from --cpus-per-task); \
+                     fix or unset it, or pass --threads N"
+                ))
+            }
+        },
+        (None, Err(_)) => return Ok(()),
     };
-    if let Some(n) = n {
-        rayon::ThreadPoolBuilder::new()
-            .num_threads(n)
-            .build_global()
-            .map_err(|e| format!("cannot start {n} threads: {e}"))?;
+    let limit = (MAX_THREADS_PER_CORE * cores).max(MAX_THREADS_FLOOR);
+    if n == 0 {
+        return Err("--threads must be at least 1".into());
     }
-    Ok(())
+    if n > limit {
+        return Err(format!(
+            "{source} asks for {n} threads, but this machine has {cores} cores available: at most {limit} \
+             threads are accepted (more only add overhead)"
+        ));
+    }
+    if n > cores {
+        eprintln!("warning: {source}: {n} threads on {cores} available cores (oversubscribed: slower, not faster)");
+    }
+    rayon::ThreadPoolBuilder::new().num_threads(n).build_global().map_err(|e| format!("cannot start {n} threads: {e}"))
 }

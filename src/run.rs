@@ -10,7 +10,8 @@ use crate::moments;
 use crate::validate::{ValidateError, ValidationSpec, Verdict};
 use crate::observables::series::Series;
 use crate::output::record::{Group, Record};
-use crate::output::{self, OutputError, OutputFile};
+use crate::output::{self, Existing, OutputError, OutputFile, TargetPolicy};
+use crate::resume::{self, Checkpoint, ResumeError};
 use crate::reduced::phase_diagram::PhaseDiagram;
 use crate::reduced::{Phase, ReducedModel, Trajectory};
 use num_complex::Complex64 as C64;
@@ -30,6 +31,35 @@ pub enum RunError {
     Master(#[from] MasterError),
     #[error("{0}")]
     Map(#[from] MapError),
+    /// The output path is refused before any work (see [`output::check_target`]).
+    #[error("{0}")]
+    Target(OutputError),
+    #[error("{0}")]
+    Resume(#[from] ResumeError),
+    /// Input refused before any work for a reason no single config key owns.
+    #[error("{0}")]
+    Invalid(String),
+    /// A result that is not a finite number (e.g. f64 overflow in the broken
+    /// phase); nothing was written.
+    #[error("{0}")]
+    NonFinite(String),
+}
+
+impl RunError {
+    /// 2 for a refusal before any work started (bad input, unusable output
+    /// path, not enough memory), 1 for a failure while working.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            RunError::Config(_)
+            | RunError::Map(_)
+            | RunError::Target(_)
+            | RunError::Resume(_)
+            | RunError::Invalid(_)
+            | RunError::NonFinite(_)
+            | RunError::Master(MasterError::Refused(_)) => 2,
+            RunError::Output(_) | RunError::Master(_) => 1,
+        }
+    }
 }
 
 /// How a run is invoked: provenance and interaction.
@@ -39,8 +69,30 @@ pub struct Provenance {
     pub command: String,
     /// No progress bar.
     pub quiet: bool,
-    /// Set (e.g. by Ctrl-C) to stop at the next save time and keep what is done.
+    /// Set (by SIGINT or SIGTERM) to stop within one integrator step and keep
+    /// what is done.
     pub stop: Arc<AtomicBool>,
+    /// Files the command reads besides the config (which an output may not be).
+    pub inputs: Vec<PathBuf>,
+    /// Replace an existing output file even if it is not a qbsim result.
+    pub overwrite: bool,
+}
+
+impl Provenance {
+    /// What an output of a run of `cfg` may replace: none of the inputs (the
+    /// command's, the config file, `[initial] from`), a qbsim output, or with
+    /// `--overwrite` any regular file.
+    pub fn target_policy(&self, cfg: &Config) -> TargetPolicy {
+        let mut inputs = self.inputs.clone();
+        inputs.push(cfg.file.clone());
+        inputs.extend(cfg.initial_from.clone());
+        TargetPolicy { inputs, overwrite: self.overwrite }
+    }
+
+    /// Refuses, before any work, an output path the policy does not allow.
+    pub fn check_target(&self, cfg: &Config, out: &Path) -> Result<Existing, RunError> {
+        output::check_target(out, &self.target_policy(cfg)).map_err(RunError::Target)
+    }
 }
 
 /// What a run did, for the terminal.
@@ -67,9 +119,33 @@ pub fn output_path(cli: Option<&Path>, cfg: &Config) -> PathBuf {
 /// `qbsim run`: the reduced model on `[reduced]` + `[time]`; a `[phase]`
 /// section, if present, is computed into the same file.
 pub fn run(cfg: &Config, out: &Path, prov: &Provenance) -> Result<Report, RunError> {
-    output::check_writable(out)?;
+    plan(cfg)?;
+    prov.check_target(cfg, out)?;
     let computed = compute(cfg, prov)?;
-    write_file(&computed.record, out, computed.text, computed.interrupted)
+    write_file(&computed.record, out, computed.text, computed.interrupted, &prov.target_policy(cfg))
+}
+
+/// `qbsim run --resume FILE`: continues the interrupted run stored in
+/// `file` (its config, saves and final state) to its last save time. The
+/// output defaults to [`resume::default_output`]; `file` may be replaced only
+/// when it is that output.
+pub fn resume(file: &Path, out: Option<&Path>, prov: &Provenance) -> Result<Report, RunError> {
+    let ck = resume::checkpoint(file)?;
+    let cfg = crate::config::parse(&ck.config_text, file, &[])?;
+    let out = out.map_or_else(|| resume::default_output(file), Path::to_path_buf);
+    let mut prov = prov.clone();
+    let same = |a: &Path, b: &Path| std::fs::canonicalize(a).ok().zip(std::fs::canonicalize(b).ok()).is_some_and(|(a, b)| a == b);
+    if !same(file, &out) {
+        prov.inputs.push(file.to_path_buf());
+    }
+    // The config stored in the file is not a file of its own.
+    let cfg = Config { file: PathBuf::new(), ..cfg };
+    plan(&cfg)?;
+    prov.check_target(&cfg, &out)?;
+    let computed = compute_from(&cfg, &prov, Some(&ck))?;
+    let mut text = computed.text;
+    let _ = writeln!(text, "resumed from {} at t = {}", file.display(), crate::progress::short(ck.t));
+    write_file(&computed.record, &out, text, computed.interrupted, &prov.target_policy(&cfg))
 }
 
 /// What one run computed: the file's contents and the terminal summary.
@@ -81,16 +157,124 @@ pub struct Computed {
 }
 
 /// Writes a record to `out` atomically and appends "wrote …" to the summary.
-fn write_file(record: &Record, out: &Path, mut text: String, interrupted: bool) -> Result<Report, RunError> {
-    let file = OutputFile::create(out)?;
+/// An interrupted result never replaces a complete one: if `out` holds a
+/// complete qbsim result now, the partial one goes to `name.interrupted.h5`.
+fn write_file(
+    record: &Record,
+    out: &Path,
+    mut text: String,
+    interrupted: bool,
+    policy: &TargetPolicy,
+) -> Result<Report, RunError> {
+    let mut target = out.to_path_buf();
+    if interrupted && output::check_target(out, policy)? == Existing::Complete {
+        target = output::interrupted_path(out);
+        output::check_target(&target, policy)?;
+        let _ = writeln!(
+            text,
+            "{} holds a complete result and is kept; the interrupted result goes beside it",
+            out.display()
+        );
+    }
+    let file = OutputFile::create(&target)?;
     record.write_to(&file)?;
     let output = file.finish()?;
     let _ = writeln!(text, "wrote {}", output.display());
+    if interrupted && record.get("/master", "rho_final", false).is_some() {
+        let _ = writeln!(text, "continue it with: qbsim run --resume {}", output.display());
+    }
     Ok(Report { text, output, interrupted })
 }
 
 /// One `qbsim run` computed in memory (every engine the config asks for).
 pub fn compute(cfg: &Config, prov: &Provenance) -> Result<Computed, RunError> {
+    compute_from(cfg, prov, None)
+}
+
+/// Bytes of the in-memory record of one run of `cfg` and the copies made
+/// while it is assembled and written (about twice the record), without the
+/// master equation's own state vectors ([`master::memory_estimate`]).
+pub fn record_bytes(cfg: &Config) -> usize {
+    const REDUCED_PER_SAVE: usize = 8 * 4 + 16 * 2; // t, tau, E_B, P_B; a, b
+    const SERIES_PER_SAVE: usize = 8 * 9 + 16 * 3; // real and complex columns
+    const MASTER_EXTRA_PER_SAVE: usize = 8 * 4; // trace, top-level populations
+    const PHASE_PER_POINT: usize = 8 + 1 + 1 + 16 * 2; // growth, realizable, phase, λ±
+    let n_save = cfg.time.map_or(0, |t| t.n_save);
+    let mut per_run = 0usize;
+    let engines = &cfg.solver.engines;
+    if cfg.reduced.is_some() || (cfg.model.is_some() && engines.contains(&Engine::Reduced)) {
+        per_run = per_run.saturating_add(n_save.saturating_mul(REDUCED_PER_SAVE));
+    }
+    if cfg.model.is_some() {
+        for (engine, extra) in [(Engine::Master, MASTER_EXTRA_PER_SAVE), (Engine::Moments, 0)] {
+            if engines.contains(&engine) {
+                per_run = per_run.saturating_add(n_save.saturating_mul(SERIES_PER_SAVE + extra));
+            }
+        }
+    }
+    if let Some(ph) = &cfg.phase {
+        let grid = ph.grid.delta_r.len().saturating_mul(ph.grid.alpha.len());
+        per_run = per_run.saturating_add(grid.saturating_mul(PHASE_PER_POINT));
+        per_run = per_run.saturating_add(ph.markers.len().saturating_mul(n_save).saturating_mul(16));
+    }
+    per_run.saturating_mul(2)
+}
+
+/// Refuses, before any work, a run whose memory need (master-equation state
+/// vectors, stored states, every saved observable and grid point) exceeds
+/// the memory available.
+pub fn check_memory(cfg: &Config, extra: usize) -> Result<(), RunError> {
+    let mut need = record_bytes(cfg).saturating_add(extra);
+    if let (Some(p), true, Some(t)) = (&cfg.model, cfg.solver.engines.contains(&Engine::Master), cfg.time) {
+        need = need.saturating_add(master::memory_estimate(p, &master_options(cfg), t.n_save));
+    }
+    match master::available_memory() {
+        Some(avail) if need > avail => Err(RunError::Invalid(format!(
+            "this run needs about {:.2} GB (saved observables{}{}) but only {:.2} GB of memory is available; \
+             lower time.n_save, the grid sizes or the cutoffs",
+            need as f64 / 1e9,
+            if cfg.model.is_some() { ", master-equation states" } else { "" },
+            if extra > 0 { ", sweep points" } else { "" },
+            avail as f64 / 1e9
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// E_B of a reduced-model trajectory must be finite: in the broken phase it
+/// grows like exp(2 Re[-i lambda_+] tau) and overflows f64 (~1.8e308) at
+/// large tau. Names the first tau where it does and why.
+fn check_finite(what: &str, m: &ReducedModel, tr: &Trajectory, t: &[f64]) -> Result<(), RunError> {
+    let bad = tr.energy_b.iter().zip(&tr.power_b).position(|(e, p)| !(e.is_finite() && p.is_finite()));
+    let Some(k) = bad else { return Ok(()) };
+    let rate = 2.0 * m.spectrum.growth_rate();
+    Err(RunError::NonFinite(format!(
+        "{what}: E_B exceeds the largest double-precision number (~1.8e308) at tau = {:.6} (t = {}): \
+         in the {} phase it grows like exp({rate:.4} tau); lower time.t_end below {}. Nothing was written.",
+        tr.tau[k],
+        t[k],
+        m.phase.as_str(),
+        t[k.saturating_sub(1)]
+    )))
+}
+
+/// What a run will do, checked before any work: required sections, the
+/// master equation's resources, the reduced point of a `[model]` config.
+struct Plan {
+    time: TimeGrid,
+    master_opts: Option<MasterOptions>,
+    mapped: Option<ReducedMap>,
+}
+
+/// Every refusal of `qbsim run` that does not depend on the output path,
+/// without computing anything (sweeps check each point with it first).
+pub fn precheck(cfg: &Config) -> Result<(), RunError> {
+    plan(cfg).map(|_| ())
+}
+
+/// Checks the config's requirements for `qbsim run` (every refusal that does
+/// not depend on the output path) and the memory the run needs.
+fn plan(cfg: &Config) -> Result<Plan, RunError> {
     if cfg.model.is_none() {
         cfg.require_reduced("`qbsim run` needs [reduced] (two-mode model) or [model] (three-mode master equation)")?;
     }
@@ -113,6 +297,22 @@ pub fn compute(cfg: &Config, prov: &Provenance) -> Result<Computed, RunError> {
         (Some(p), true) => Some(map::to_reduced(p)?),
         _ => None,
     };
+    check_memory(cfg, 0)?;
+    Ok(Plan { time, master_opts, mapped })
+}
+
+/// As [`compute`], continuing the master equation from `start` (an
+/// interrupted run of the same config) when given.
+pub fn compute_from(cfg: &Config, prov: &Provenance, start: Option<&Checkpoint>) -> Result<Computed, RunError> {
+    let Plan { time, master_opts, mapped } = plan(cfg)?;
+    let engines = &cfg.solver.engines;
+    // The master equation's initial state, read (and checked) before any work.
+    let rho0 = match (&cfg.model, &master_opts, &cfg.initial_from, start) {
+        (Some(_), Some(_), _, Some(ck)) => Some((ck.rho.clone(), ck.t)),
+        (Some(p), Some(_), Some(from), None) => Some((resume::initial_state(from, p.cutoffs)?, 0.0)),
+        (Some(p), Some(_), None, None) => Some((master::initial_state(p, &cfg.initial), 0.0)),
+        _ => None,
+    };
     let root = Record::new_root();
     write_provenance(&root, cfg, prov)?;
     let mut text = String::new();
@@ -120,14 +320,26 @@ pub fn compute(cfg: &Config, prov: &Provenance) -> Result<Computed, RunError> {
     if let Some(params) = cfg.reduced {
         let model = ReducedModel::new(params);
         let traj = model.trajectory(&time.times(), &[C64::new(0.0, 0.0); 2]);
+        check_finite("reduced model", &model, &traj, &traj.tau)?;
         write_reduced(&root.group("reduced")?, &model, &traj, &traj.tau)?;
         summarize_reduced(&mut text, &model, &traj);
     }
-    if let (Some(p), Some(opts)) = (&cfg.model, &master_opts) {
+    if let (Some(p), Some(opts), Some((rho0, t0))) = (&cfg.model, &master_opts, &rho0) {
         let times = time.times();
+        // A resumed run continues with the save times it had not reached.
+        let n_done = start.map_or(0, |ck| ck.done.series.len());
         let bar = crate::progress::Bar::new(time.t_end, prov.quiet);
-        let res = master::solve(p, &cfg.initial, &times, opts, &prov.stop, &mut |t| bar.set(t))?;
+        let later =
+            master::solve_from(p, rho0, *t0, &times[n_done.min(times.len())..], opts, &prov.stop, &mut |t| bar.set(t))?;
         bar.finish();
+        let res = match start {
+            Some(ck) => {
+                let mut all = ck.done.clone();
+                all.extend(later);
+                all
+            }
+            None => later,
+        };
         write_master(&root.group("master")?, p, opts, &res)?;
         summarize_master(&mut text, p, &res);
         interrupted |= res.interrupted;
@@ -196,18 +408,13 @@ fn master_options(cfg: &Config) -> MasterOptions {
 
 /// The datasets shared by `/master` and `/moments`.
 fn write_series(g: &Group, s: &Series) -> Result<(), OutputError> {
-    g.write_f64("t", &s.t)?;
-    g.write_c64("a", &s.a)?;
-    g.write_c64("b", &s.b)?;
-    g.write_c64("c", &s.c)?;
-    g.write_f64("n_a", &s.n_a)?;
-    g.write_f64("n_b", &s.n_b)?;
-    g.write_f64("n_c", &s.n_c)?;
-    g.write_f64("energy_b", &s.energy_b)?;
-    g.write_f64("power_b", &s.power_b)?;
-    g.write_f64("ergotropy_b", &s.ergotropy_b)?;
-    g.write_f64("entropy_b", &s.entropy_b)?;
-    g.write_f64("purity_b", &s.purity_b)
+    for (name, v) in s.real_columns() {
+        g.write_f64(name, v)?;
+    }
+    for (name, v) in s.complex_columns() {
+        g.write_c64(name, v)?;
+    }
+    Ok(())
 }
 
 /// Model parameters as attributes (every group computed from `[model]`).
@@ -234,6 +441,7 @@ fn write_master(g: &Group, p: &MicroParams, o: &MasterOptions, r: &MasterResult)
     if let Some(rho) = &r.rho_final {
         g.write_c64_2d("rho_final", ndarray::ArrayView2::from_shape((d, d), rho).expect("d×d state"))?;
     }
+    g.attr_f64("t_final", r.t_final)?;
     if let Some(all) = &r.rho_all {
         let n = all.len() / (d * d);
         g.write_c64_3d("rho", ndarray::ArrayView3::from_shape((n, d, d), all).expect("n×d×d states"))?;
@@ -274,14 +482,15 @@ fn summarize_master(out: &mut String, p: &MicroParams, r: &MasterResult) {
 pub fn phase(cfg: &Config, out: &Path, prov: &Provenance) -> Result<Report, RunError> {
     let ph = cfg.require_phase("`qbsim phase` needs gamma_b and the delta_r and alpha ranges")?;
     check_markers(cfg, ph)?;
-    output::check_writable(out)?;
+    check_memory(cfg, 0)?;
+    prov.check_target(cfg, out)?;
     let root = Record::new_root();
     write_provenance(&root, cfg, prov)?;
     let pd = PhaseDiagram::compute(ph.grid.clone());
     write_phase(&root.group("phase")?, &pd, ph, cfg.time)?;
     let mut text = String::new();
     summarize_phase(&mut text, &pd);
-    write_file(&root.record(), out, text, false)
+    write_file(&root.record(), out, text, false, &prov.target_policy(cfg))
 }
 
 fn check_markers(cfg: &Config, ph: &PhaseSpec) -> Result<(), ConfigError> {
@@ -330,7 +539,7 @@ fn write_params(g: &Group, p: &ReducedParams) -> Result<(), OutputError> {
     g.attr_f64("alpha", p.alpha())
 }
 
-fn write_phase(g: &Group, pd: &PhaseDiagram, ph: &PhaseSpec, time: Option<TimeGrid>) -> Result<(), OutputError> {
+fn write_phase(g: &Group, pd: &PhaseDiagram, ph: &PhaseSpec, time: Option<TimeGrid>) -> Result<(), RunError> {
     g.attr_f64("gamma_b", pd.grid.gamma_b)?;
     g.attr_str("phase_codes", "-1 unbroken, 0 marginal (Re[-i lambda_+] = 0), 1 broken, 2 exceptional point")?;
     g.write_f64("delta_r", &pd.grid.delta_r)?;
@@ -361,6 +570,7 @@ fn write_phase(g: &Group, pd: &PhaseDiagram, ph: &PhaseSpec, time: Option<TimeGr
         for (k, &(d, a)) in ph.markers.iter().enumerate() {
             let m = ReducedModel::new(ReducedParams::from_alpha(a, pd.grid.gamma_b, d, 1.0));
             let tr = m.trajectory(&tau, &[C64::new(0.0, 0.0); 2]);
+            check_finite(&format!("phase.markers[{k}] (delta_r = {d}, alpha = {a})"), &m, &tr, &tau)?;
             energy.row_mut(k).assign(&ndarray::ArrayView1::from(&tr.energy_b));
             power.row_mut(k).assign(&ndarray::ArrayView1::from(&tr.power_b));
             phases.push(m.phase.as_str());
@@ -484,6 +694,16 @@ pub fn validate(cfg: &Config, out: &Path, prov: &Provenance, ratios: Option<&[f6
     if let Some(&bad) = ratios.iter().find(|r| !(r.is_finite() && **r > 0.0)) {
         return Err(MapError::BadRatio(bad).into());
     }
+    let mut distinct = ratios.clone();
+    distinct.sort_by(f64::total_cmp);
+    distinct.dedup();
+    if distinct.len() < 2 {
+        return Err(RunError::Invalid(format!(
+            "--ratios {}: give at least two distinct elimination ratios (the verdict fits how the reduction \
+             error falls with r, which takes two or more points), e.g. --ratios 10,100,1000",
+            ratios.iter().map(|r| r.to_string()).collect::<Vec<_>>().join(",")
+        )));
+    }
     let spec = ValidationSpec {
         point,
         ratios,
@@ -493,10 +713,10 @@ pub fn validate(cfg: &Config, out: &Path, prov: &Provenance, ratios: Option<&[f6
         rtol: cfg.solver.rtol,
         atol: cfg.solver.atol,
     };
-    output::check_writable(out)?;
+    prov.check_target(cfg, out)?;
     let root = Record::new_root();
     write_provenance(&root, cfg, prov)?;
-    let bar = crate::progress::Bar::new(spec.ratios.len() as f64, prov.quiet);
+    let bar = crate::progress::Bar::counting(spec.ratios.len() as f64, "ratios", prov.quiet);
     let verdict = crate::validate::validate(&spec, &prov.stop, &mut |k| bar.set(k as f64)).map_err(|e| match e {
         ValidateError::Master(m) => RunError::Master(m),
         ValidateError::Map(m) => RunError::Map(m),
@@ -564,7 +784,12 @@ pub fn validate(cfg: &Config, out: &Path, prov: &Provenance, ratios: Option<&[f6
             let _ = writeln!(text, "  {verdict}");
         }
     }
-    write_file(&root.record(), out, text, false)
+    let interrupted = prov.stop.load(std::sync::atomic::Ordering::Relaxed);
+    if interrupted {
+        let _ = writeln!(text, "  interrupted: the file holds the elimination ratios completed so far");
+    }
+    root.attr_u8("interrupted", u8::from(interrupted))?;
+    write_file(&root.record(), out, text, interrupted, &prov.target_policy(cfg))
 }
 
 /// `qbsim map`: both directions of the parameter map as a table.
@@ -605,7 +830,15 @@ pub fn map_table(cfg: &Config, ratios: Option<&[f64]>) -> Result<String, RunErro
             "r", "Gamma", "kappa_a", "kappa_b", "kappa_c", "p_a", "p_b", "p_ca=p_cb*.."
         );
         for ratio in ratios {
-            let p = map::from_reduced(r, ratio, [1, 1, 1])?;
+            // An unrealizable point is an answer, as in `qbsim validate`: the
+            // verdict with the nearest realizable point, exit 0.
+            let p = match map::from_reduced(r, ratio, [1, 1, 1]) {
+                Err(e @ MapError::NotRealizable { .. }) => {
+                    let _ = writeln!(text, "  {e}; nothing to map");
+                    break;
+                }
+                other => other?,
+            };
             let _ = writeln!(
                 text,
                 "  {:>10.3e} {:>12.6} {:>12.6} {:>12.6} {:>12.6} {:>12.6} {:>12.6} {:>6.4}/{:<6.4}",

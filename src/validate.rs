@@ -17,6 +17,7 @@ use crate::moments;
 use crate::reduced::ReducedModel;
 use num_complex::Complex64 as C64;
 use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
 
 /// Largest mean amplitude allowed in the validation runs: with it a Poisson
 /// tail beyond the cutoffs (5, 5, 3) is ~1e-14, far below the tolerances, and
@@ -79,7 +80,7 @@ pub fn loglog_slope(x: &[f64], y: &[f64]) -> f64 {
     sxy / sxx
 }
 
-pub fn validate(spec: &ValidationSpec, stop: &AtomicBool, progress: &mut dyn FnMut(usize)) -> Result<Verdict, ValidateError> {
+pub fn validate(spec: &ValidationSpec, stop: &Arc<AtomicBool>, progress: &mut dyn FnMut(usize)) -> Result<Verdict, ValidateError> {
     let r = spec.point;
     let real = r.realizability();
     if !real.is_realizable() {
@@ -169,7 +170,7 @@ mod tests {
     fn reduction_error_falls_like_one_over_r_near_the_ep() {
         // configs/validation/near_ep.toml: γ_a = γ_b = 1.2, δ_r = 1 (Ω = 0).
         let s = spec(ReducedParams::symmetric(1.2, 1.2, 1.0, 1.0), &[10.0, 31.622776601683793, 100.0]);
-        let Verdict::Validated { runs, slope } = validate(&s, &AtomicBool::new(false), &mut |_| {}).unwrap() else {
+        let Verdict::Validated { runs, slope } = validate(&s, &Arc::new(AtomicBool::new(false)), &mut |_| {}).unwrap() else {
             panic!("realizable point refused")
         };
         assert!((-1.2..=-0.8).contains(&slope), "slope {slope}");
@@ -186,7 +187,7 @@ mod tests {
     #[test]
     fn unrealizable_point_runs_nothing_and_names_the_nearest_point() {
         let s = spec(ReducedParams::symmetric(0.5, 0.5, 0.0, 1.0), &[10.0]);
-        match validate(&s, &AtomicBool::new(false), &mut |_| panic!("ran something")).unwrap() {
+        match validate(&s, &Arc::new(AtomicBool::new(false)), &mut |_| panic!("ran something")).unwrap() {
             Verdict::Unrealizable { product, nearest, explanation } => {
                 assert_eq!(product, 0.25);
                 assert!((nearest.0 - 1.0).abs() < 1e-14 && (nearest.1 - 1.0).abs() < 1e-14);

@@ -22,6 +22,7 @@ use super::sweep::SweepSpec;
 use crate::integrate::Method;
 use crate::model::{MicroParams, ReducedParams};
 use num_complex::Complex64 as C64;
+use crate::observables::states;
 use crate::reduced::linspace;
 use crate::reduced::phase_diagram::PhaseGrid;
 use serde::Deserialize;
@@ -41,36 +42,58 @@ pub(super) struct RawConfig {
 }
 
 /// A complex number written as a number or as `[re, im]`.
-#[derive(Debug, Clone, Copy, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(untagged)]
 enum RawComplex {
     Real(f64),
-    Pair([f64; 2]),
+    Pair(Vec<f64>),
 }
 
 impl RawComplex {
-    fn value(self) -> C64 {
+    /// The value; `[re, im]` must have exactly two entries (serde would
+    /// otherwise accept and silently drop extra ones).
+    fn value(self, key: &str, err: MkErr) -> Result<C64, ConfigError> {
         match self {
-            RawComplex::Real(x) => C64::new(x, 0.0),
-            RawComplex::Pair([re, im]) => C64::new(re, im),
+            RawComplex::Real(x) => Ok(C64::new(x, 0.0)),
+            RawComplex::Pair(v) if v.len() == 2 => Ok(C64::new(v[0], v[1])),
+            RawComplex::Pair(v) => {
+                Err(err(key, format!("expected a number or [re, im] (2 numbers), got an array of {} numbers", v.len())))
+            }
         }
     }
+}
+
+/// A fixed-length array: exactly `N` values (the TOML parser would accept
+/// longer arrays and silently drop the rest).
+fn fixed<T: Copy + Default, const N: usize>(
+    v: Option<Vec<T>>,
+    key: &str,
+    names: &str,
+    err: MkErr,
+) -> Result<Option<[T; N]>, ConfigError> {
+    let Some(v) = v else { return Ok(None) };
+    if v.len() != N {
+        return Err(err(key, format!("expected {N} values {names}, got {}", v.len())));
+    }
+    let mut out = [T::default(); N];
+    out.copy_from_slice(&v);
+    Ok(Some(out))
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawModel {
-    cutoffs: Option<[i64; 3]>,
-    delta: Option<[f64; 3]>,
+    cutoffs: Option<Vec<i64>>,
+    delta: Option<Vec<f64>>,
     drive: Option<f64>,
-    kappa: Option<[f64; 3]>,
+    kappa: Option<Vec<f64>>,
     gamma: Option<f64>,
     p_a: Option<RawComplex>,
     p_b: Option<RawComplex>,
     p_ca: Option<RawComplex>,
     p_cb: Option<RawComplex>,
-    n_th: Option<[f64; 3]>,
-    n_th_shared: Option<[f64; 2]>,
+    n_th: Option<Vec<f64>>,
+    n_th_shared: Option<Vec<f64>>,
 }
 
 /// One mode's initial state: `"vacuum"` or `{ coherent = [re, im] }`,
@@ -93,6 +116,7 @@ struct RawModeTable {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawInitial {
+    from: Option<String>,
     a: Option<RawModeState>,
     b: Option<RawModeState>,
     c: Option<RawModeState>,
@@ -152,8 +176,11 @@ struct RawOutput {
 }
 
 /// Largest number of saved times / grid points accepted, so that a typo such as
-/// `n_save = 1e12` is refused instead of exhausting memory.
-pub const MAX_POINTS: usize = 100_000_000;
+/// `n_save = 1e12` is refused at once instead of exhausting memory: 10⁷ saves
+/// of every engine's observables take ~6 GB in memory while being written.
+/// Below it, the memory estimate of the whole run (`run::check_memory`)
+/// decides.
+pub const MAX_POINTS: usize = 10_000_000;
 
 /// Save times `linspace(0, t_end, n_save)`.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -238,6 +265,10 @@ pub struct Config {
     pub model: Option<MicroParams>,
     /// Initial state of (a, b, c); vacuum unless `[initial]` says otherwise.
     pub initial: [ModeState; 3],
+    /// `[initial] from`: a qbsim file whose final state (`/master/rho_final`)
+    /// is the master equation's initial state instead (path as given,
+    /// relative to the working directory).
+    pub initial_from: Option<PathBuf>,
     pub solver: SolverSpec,
     pub save_state: SaveState,
     pub time: Option<TimeGrid>,
@@ -303,7 +334,7 @@ pub(super) fn validate(raw: RawConfig, effective_text: String, err: MkErr) -> Re
     let time = raw.time.map(|t| validate_time(t, err)).transpose()?;
     let phase = raw.phase.map(|p| validate_phase(p, err)).transpose()?;
     let model = raw.model.map(|m| validate_model(m, err)).transpose()?;
-    let initial = validate_initial(raw.initial.unwrap_or_default(), model.as_ref(), err)?;
+    let (initial, initial_from) = validate_initial(raw.initial.unwrap_or_default(), model.as_ref(), err)?;
     let solver = validate_solver(raw.solver.unwrap_or_default(), model.is_some(), err)?;
     if model.is_none() {
         if let Some(e) = solver.engines.iter().find(|e| **e != Engine::Reduced) {
@@ -318,6 +349,16 @@ pub(super) fn validate(raw: RawConfig, effective_text: String, err: MkErr) -> Re
             "\"reduced\" on a [model] config derives the reduced point from [model]; remove the [reduced] section \
              (or the \"reduced\" engine)"
                 .into(),
+        ));
+    }
+    if let (Some(_), Some(e)) = (&initial_from, solver.engines.iter().find(|e| **e != Engine::Master)) {
+        return Err(err(
+            "initial.from",
+            format!(
+                "engine \"{}\" cannot start from a stored density matrix (it takes product Gaussian or vacuum \
+                 starts); with `from`, use engines = [\"master\"]",
+                e.name()
+            ),
         ));
     }
     let output = raw.output.unwrap_or_default();
@@ -346,6 +387,7 @@ pub(super) fn validate(raw: RawConfig, effective_text: String, err: MkErr) -> Re
         reduced,
         model,
         initial,
+        initial_from,
         solver,
         save_state,
         time,
@@ -356,7 +398,9 @@ pub(super) fn validate(raw: RawConfig, effective_text: String, err: MkErr) -> Re
 }
 
 fn validate_model(m: RawModel, err: MkErr) -> Result<MicroParams, ConfigError> {
-    let cutoffs = required(m.cutoffs, "model.cutoffs", err)?;
+    const MODES: &str = "[a, b, c]";
+    let cutoffs: [i64; 3] = required(fixed(m.cutoffs, "model.cutoffs", "[N_a, N_b, N_c]", err)?, "model.cutoffs", err)?;
+    let complex = |v: Option<RawComplex>, key: &str| v.map_or(Ok(C64::new(1.0, 0.0)), |z| z.value(key, err));
     let mut dims = [0usize; 3];
     for (k, &n) in cutoffs.iter().enumerate() {
         if n < 1 {
@@ -366,16 +410,16 @@ fn validate_model(m: RawModel, err: MkErr) -> Result<MicroParams, ConfigError> {
     }
     let p = MicroParams {
         cutoffs: dims,
-        delta: m.delta.unwrap_or([0.0; 3]),
+        delta: fixed(m.delta, "model.delta", MODES, err)?.unwrap_or([0.0; 3]),
         drive: required(m.drive, "model.drive", err)?,
-        kappa: required(m.kappa, "model.kappa", err)?,
+        kappa: required(fixed(m.kappa, "model.kappa", MODES, err)?, "model.kappa", err)?,
         gamma: required(m.gamma, "model.gamma", err)?,
-        p_a: m.p_a.map_or(C64::new(1.0, 0.0), RawComplex::value),
-        p_b: m.p_b.map_or(C64::new(1.0, 0.0), RawComplex::value),
-        p_ca: m.p_ca.map_or(C64::new(1.0, 0.0), RawComplex::value),
-        p_cb: m.p_cb.map_or(C64::new(1.0, 0.0), RawComplex::value),
-        n_th: m.n_th.unwrap_or([0.0; 3]),
-        n_th_shared: m.n_th_shared.unwrap_or([0.0; 2]),
+        p_a: complex(m.p_a, "model.p_a")?,
+        p_b: complex(m.p_b, "model.p_b")?,
+        p_ca: complex(m.p_ca, "model.p_ca")?,
+        p_cb: complex(m.p_cb, "model.p_cb")?,
+        n_th: fixed(m.n_th, "model.n_th", MODES, err)?.unwrap_or([0.0; 3]),
+        n_th_shared: fixed(m.n_th_shared, "model.n_th_shared", "[n_za, n_zb]", err)?.unwrap_or([0.0; 2]),
     };
     p.validate().map_err(|e| {
         let value = if e.value.is_nan() { String::new() } else { format!("value {} ", e.value) };
@@ -384,11 +428,37 @@ fn validate_model(m: RawModel, err: MkErr) -> Result<MicroParams, ConfigError> {
     Ok(p)
 }
 
-fn validate_initial(i: RawInitial, model: Option<&MicroParams>, err: MkErr) -> Result<[ModeState; 3], ConfigError> {
+/// Largest weight a truncated coherent or thermal initial state may lose to
+/// its cutoff (it is renormalised within the cutoff): the same bound above
+/// which a run's top-level population is flagged as truncated.
+pub const INITIAL_WEIGHT_MAX: f64 = 1e-6;
+
+/// The initial states of the modes, and `[initial] from` (a file whose final
+/// state seeds the master equation), which excludes per-mode states.
+fn validate_initial(
+    i: RawInitial,
+    model: Option<&MicroParams>,
+    err: MkErr,
+) -> Result<([ModeState; 3], Option<PathBuf>), ConfigError> {
+    let from = match i.from {
+        Some(f) if f.trim().is_empty() => return Err(err("initial.from", "empty path".into())),
+        Some(_) if i.a.is_some() || i.b.is_some() || i.c.is_some() => {
+            return Err(err(
+                "initial.from",
+                "give either `from` (a state stored in a qbsim file) or per-mode states a, b, c, not both".into(),
+            ))
+        }
+        Some(_) if model.is_none() => {
+            return Err(err("initial.from", "a stored density matrix seeds the master equation: it needs [model]".into()))
+        }
+        Some(f) => Some(PathBuf::from(f)),
+        None => None,
+    };
     let mut out = [ModeState::Vacuum; 3];
     for (k, (name, raw)) in [("a", i.a), ("b", i.b), ("c", i.c)].into_iter().enumerate() {
         let key = format!("initial.{name}");
         let Some(raw) = raw else { continue };
+        let cutoff = model.map(|m| m.cutoffs[k]);
         out[k] = match raw {
             RawModeState::Name(s) if s == "vacuum" => ModeState::Vacuum,
             RawModeState::Name(s) => {
@@ -396,14 +466,18 @@ fn validate_initial(i: RawInitial, model: Option<&MicroParams>, err: MkErr) -> R
             }
             RawModeState::Table(t) => match (t.coherent, t.fock, t.thermal) {
                 (Some(z), None, None) => {
-                    let z = z.value();
+                    let z = z.value(&format!("{key}.coherent"), err)?;
                     if !(z.re.is_finite() && z.im.is_finite()) {
                         return Err(err(&key, "coherent amplitude must be finite".into()));
+                    }
+                    if let Some(n) = cutoff {
+                        let lost = |n| states::coherent_weight_outside(z, n);
+                        check_truncation(&key, &format!("coherent amplitude |alpha| = {}", z.norm()), n, lost, err)?;
                     }
                     ModeState::Coherent(z)
                 }
                 (None, Some(n), None) => {
-                    let cutoff = model.map_or(usize::MAX, |m| m.cutoffs[k]);
+                    let cutoff = cutoff.unwrap_or(usize::MAX);
                     if n < 0 || n as usize >= cutoff {
                         return Err(err(&key, format!("fock = {n} must be in 0..{} (the cutoff)", cutoff)));
                     }
@@ -413,13 +487,54 @@ fn validate_initial(i: RawInitial, model: Option<&MicroParams>, err: MkErr) -> R
                     if !nbar.is_finite() || nbar < 0.0 {
                         return Err(err(&key, format!("thermal = {nbar} must be a finite number >= 0")));
                     }
+                    if let Some(n) = cutoff {
+                        let lost = |n| states::thermal_weight_outside(nbar, n);
+                        check_truncation(&key, &format!("thermal occupation {nbar}"), n, lost, err)?;
+                    }
                     ModeState::Thermal(nbar)
                 }
                 _ => return Err(err(&key, "give exactly one of coherent, fock, thermal".into())),
             },
         };
     }
-    Ok(out)
+    Ok((out, from))
+}
+
+/// Refuses an initial state that loses more than [`INITIAL_WEIGHT_MAX`] of
+/// its weight to the cutoff `n`, naming the smallest cutoff that keeps it.
+fn check_truncation(key: &str, what: &str, n: usize, lost: impl Fn(usize) -> f64, err: MkErr) -> Result<(), ConfigError> {
+    let w = lost(n);
+    if w <= INITIAL_WEIGHT_MAX {
+        return Ok(());
+    }
+    // Doubling then bisection: the weight outside falls monotonically with n.
+    const SEARCH_MAX: usize = 1 << 24;
+    let mut hi = n.max(1);
+    while lost(hi) > INITIAL_WEIGHT_MAX && hi < SEARCH_MAX {
+        hi *= 2;
+    }
+    let needed = if lost(hi) > INITIAL_WEIGHT_MAX {
+        format!("more than {SEARCH_MAX}")
+    } else {
+        let mut lo = n;
+        while hi - lo > 1 {
+            let mid = lo + (hi - lo) / 2;
+            if lost(mid) > INITIAL_WEIGHT_MAX {
+                lo = mid;
+            } else {
+                hi = mid;
+            }
+        }
+        hi.to_string()
+    };
+    Err(err(
+        key,
+        format!(
+            "the {what} does not fit the cutoff {n}: {w:.3e} of its weight lies above level {} (more than \
+             {INITIAL_WEIGHT_MAX:e}); a cutoff of at least {needed} is needed for this mode",
+            n - 1
+        ),
+    ))
 }
 
 fn validate_solver(s: RawSolver, has_model: bool, err: MkErr) -> Result<SolverSpec, ConfigError> {

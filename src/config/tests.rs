@@ -112,3 +112,85 @@ fn phase_section_validates_ranges() {
     let e = p(&base.replace("e_max = 1e3", "e_max = -1"), &[]).unwrap_err();
     assert_eq!(e.key.as_deref(), Some("phase.e_max"));
 }
+
+const MODEL: &str = r#"
+[model]
+cutoffs = [4, 4, 2]
+drive = 0.1
+kappa = [0.1, 0.1, 2.0]
+gamma = 1.0
+
+[time]
+t_end = 1.0
+n_save = 11
+"#;
+
+#[test]
+fn arrays_longer_or_shorter_than_their_length_are_refused_with_key_and_line() {
+    for (from, to, key, n) in [
+        ("kappa = [0.1, 0.1, 2.0]", "kappa = [0.1, 0.1, 2.0, 5.0]", "model.kappa", "expected 3 values"),
+        ("cutoffs = [4, 4, 2]", "cutoffs = [4, 4, 2, 7]", "model.cutoffs", "expected 3 values"),
+        ("cutoffs = [4, 4, 2]", "cutoffs = [4, 4]", "model.cutoffs", "got 2"),
+        ("gamma = 1.0", "gamma = 1.0\nn_th_shared = [0.1, 0.1, 0.1]", "model.n_th_shared", "expected 2 values"),
+        ("gamma = 1.0", "gamma = 1.0\np_a = [1.0, 0.0, 3.0]", "model.p_a", "2 numbers"),
+    ] {
+        let e = p(&MODEL.replace(from, to), &[]).unwrap_err();
+        assert_eq!(e.key.as_deref(), Some(key), "{e}");
+        assert!(matches!(e.origin, Origin::File { .. }), "{e}");
+        assert!(e.to_string().contains(n), "{e}");
+    }
+    // The same through --set: the error points at the --set argument.
+    let e = p(MODEL, &["model.n_th_shared=[0.1,0.1,0.1]"]).unwrap_err();
+    assert_eq!(e.origin, Origin::Override("model.n_th_shared=[0.1,0.1,0.1]".into()), "{e}");
+    assert!(e.to_string().contains("expected 2 values"), "{e}");
+}
+
+/// Poisson tail 1 − Σ_{k<n} e^{−x} x^k/k!, summed directly (small x only).
+fn poisson_tail(x: f64, n: usize) -> f64 {
+    let mut term = (-x).exp();
+    let mut inside = 0.0;
+    for k in 0..n {
+        inside += term;
+        term *= x / (k + 1) as f64;
+    }
+    1.0 - inside
+}
+
+#[test]
+fn truncated_initial_states_losing_weight_are_refused_naming_the_cutoff_needed() {
+    // |α|² = 4 at cutoff 4 loses 0.567 of the weight; the smallest cutoff
+    // keeping the loss ≤ 1e-6 is found from the direct Poisson sum.
+    let needed = (1..100).find(|&n| poisson_tail(4.0, n) <= 1e-6).unwrap();
+    let e = p(MODEL, &["initial.b={coherent=[2.0,0.0]}"]).unwrap_err();
+    let s = e.to_string();
+    assert_eq!(e.key.as_deref(), Some("initial.b"), "{s}");
+    assert!(s.contains(&format!("at least {needed} ")) && s.contains("cutoff 4"), "{s}");
+    assert!(p(&MODEL.replace("[4, 4, 2]", &format!("[4, {needed}, 2]")), &["initial.b={coherent=[2.0,0.0]}"]).is_ok());
+    let e = p(MODEL, &["initial.a={coherent=[100,0]}"]).unwrap_err();
+    assert!(e.to_string().contains("|alpha| = 100"), "{e}");
+    // Thermal: weight (n̄/(1+n̄))^N outside; n̄ = 1 needs N ≥ log2(1e6) → 20.
+    let e = p(MODEL, &["initial.a={thermal=1.0}"]).unwrap_err();
+    assert!(e.to_string().contains("at least 20 "), "{e}");
+    // A weak coherent start fits.
+    assert!(p(MODEL, &["initial.a={coherent=[0.01,0.0]}"]).is_ok());
+}
+
+#[test]
+fn coherent_weight_outside_matches_the_poisson_tail() {
+    use crate::observables::states::coherent_weight_outside;
+    use num_complex::Complex64 as C64;
+    for (x, n) in [(0.25f64, 3), (1.0, 5), (4.0, 12), (9.0, 30)] {
+        let w = coherent_weight_outside(C64::new(x.sqrt(), 0.0), n);
+        assert!((w - poisson_tail(x, n)).abs() < 1e-13, "{x} {n}: {w}");
+    }
+}
+
+#[test]
+fn initial_from_excludes_per_mode_states_and_other_engines() {
+    let c = p(MODEL, &["initial.from=seed.h5"]).unwrap();
+    assert_eq!(c.initial_from.as_deref(), Some(Path::new("seed.h5")));
+    let e = p(MODEL, &["initial.from=seed.h5", "initial.a=\"vacuum\""]).unwrap_err();
+    assert!(e.to_string().contains("not both"), "{e}");
+    let e = p(&format!("{MODEL}\n[solver]\nengines = [\"master\", \"moments\"]\n"), &["initial.from=seed.h5"]).unwrap_err();
+    assert!(e.to_string().contains("\"moments\" cannot start from a stored density matrix"), "{e}");
+}

@@ -61,6 +61,8 @@ mod vecops;
 mod tests;
 
 use std::ops::ControlFlow;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Instant;
 
 use num_complex::Complex64 as C64;
@@ -136,7 +138,7 @@ impl Method {
 }
 
 /// An adaptive integrator: method plus settings.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug)]
 pub struct Integrator {
     pub method: Method,
     /// Relative tolerance (≥ 0).
@@ -160,6 +162,11 @@ pub struct Integrator {
     /// basis of the powers `L^q y` (default true); false forces the
     /// stage-by-stage evaluation (tests compare the two).
     pub linear_form: bool,
+    /// Checked after every accepted step (and before the first): once set
+    /// (e.g. by SIGINT/SIGTERM), the integration returns at the end of the
+    /// current step with the state there ([`Stats::t_final`]), so a stop
+    /// request takes effect within one step, not at the next save time.
+    pub stop: Option<Arc<AtomicBool>>,
 }
 
 /// Work done by an integration.
@@ -172,8 +179,12 @@ pub struct Stats {
     /// Calls of [`OdeRhs::eval`].
     pub rhs_evals: usize,
     pub wall_time_s: f64,
-    /// The observer returned `Break`.
+    /// The observer returned `Break`, or the stop flag was set.
     pub stopped_early: bool,
+    /// Time of the state left in `y`: the last save time on completion, the
+    /// save time or step end at which a stop took effect, the last accepted
+    /// step on error.
+    pub t_final: f64,
 }
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -201,7 +212,12 @@ impl Integrator {
             h_max: None,
             dense_subset: None,
             linear_form: true,
+            stop: None,
         }
+    }
+
+    fn stop_requested(&self) -> bool {
+        self.stop.as_ref().is_some_and(|s| s.load(Ordering::Relaxed))
     }
 
     /// Vectors of the problem's length the integrator allocates for
@@ -218,12 +234,13 @@ impl Integrator {
     ///
     /// Save times equal to `t0` get the initial state; the others are
     /// interpolated by the dense output, except the last, on which the final
-    /// step ends exactly. The observer may return `Break` to stop early (e.g.
-    /// on Ctrl-C); the result is then `Ok` with `stopped_early` set.
+    /// step ends exactly. The observer may return `Break` to stop early, and
+    /// the [`stop`](Self::stop) flag ends the integration after the current
+    /// step; the result is then `Ok` with `stopped_early` set.
     ///
-    /// On `Ok`, `y` holds the state at the last save time reported (or the
-    /// initial state if none was). On `Err`, `y` holds the state at the last
-    /// accepted step.
+    /// On `Ok`, `y` holds the state at [`Stats::t_final`]: the last save time
+    /// reported, or the step end at which a stop took effect. On `Err`, `y`
+    /// holds the state at the last accepted step.
     pub fn integrate<R: OdeRhs + ?Sized>(
         &self,
         rhs: &R,
@@ -257,9 +274,10 @@ impl Integrator {
         let tab = self.method.tableau();
         let tol = Tol { atol: self.atol, rtol: self.rtol };
         let mut stats = Stats::default();
-        let done = |mut stats: Stats, evals: usize, stopped: bool| {
+        let done = |mut stats: Stats, evals: usize, stopped: bool, t_final: f64| {
             stats.rhs_evals = evals;
             stats.stopped_early = stopped;
+            stats.t_final = t_final;
             stats.wall_time_s = start.elapsed().as_secs_f64();
             Ok(stats)
         };
@@ -267,14 +285,17 @@ impl Integrator {
         let mut idx = 0;
         while idx < save_times.len() && save_times[idx] == t0 {
             if observer(idx, t0, y).is_break() {
-                return done(stats, 0, true);
+                return done(stats, 0, true, t0);
             }
             idx += 1;
         }
         let t_end = match save_times.last() {
             Some(&t_end) if idx < save_times.len() => t_end,
-            _ => return done(stats, 0, false),
+            _ => return done(stats, 0, false, t0),
         };
+        if self.stop_requested() {
+            return done(stats, 0, true, t0);
+        }
 
         // The state lives in its own vector so that accepting a step is a
         // swap with y_new rather than a copy; `y` gets it back on every exit.
@@ -354,7 +375,7 @@ impl Integrator {
                     // only the entries the observer reads.
                     let state = if self.dense_subset.is_some() { ws.dense(rhs, t, h, y, theta, None) } else { state };
                     finish(y_out, state);
-                    return done(stats, ws.rhs_evals(), true);
+                    return done(stats, ws.rhs_evals(), true, ts);
                 }
                 idx += 1;
             }
@@ -363,13 +384,17 @@ impl Integrator {
             while idx < save_times.len() && save_times[idx] <= t {
                 if observer(idx, save_times[idx], y).is_break() {
                     finish(y_out, y);
-                    return done(stats, ws.rhs_evals(), true);
+                    return done(stats, ws.rhs_evals(), true, t);
                 }
                 idx += 1;
             }
             if idx == save_times.len() {
                 finish(y_out, y);
-                return done(stats, ws.rhs_evals(), false);
+                return done(stats, ws.rhs_evals(), false, t);
+            }
+            if self.stop_requested() {
+                finish(y_out, y);
+                return done(stats, ws.rhs_evals(), true, t);
             }
 
             let mut h_new = h * ctrl.accept_factor(err);
@@ -484,6 +509,7 @@ fn fixed_steps_with<S: Stepper, R: OdeRhs + ?Sized>(
         rhs_evals: ws.rhs_evals(),
         wall_time_s: start.elapsed().as_secs_f64(),
         stopped_early: false,
+        t_final: t1,
     })
 }
 

@@ -701,6 +701,59 @@ fn observer_break_stops_early_with_state_at_that_save_time() {
 // ------------------------------------------------------------------ errors
 
 /// y' = i y, but the right-hand side returns NaN for t > t_bad.
+/// Sets a stop flag from inside the right-hand side after `after` calls,
+/// as a signal arriving in the middle of a step would.
+struct StopAfter<R> {
+    inner: R,
+    after: usize,
+    calls: std::sync::atomic::AtomicUsize,
+    flag: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl<R: OdeRhs> OdeRhs for StopAfter<R> {
+    fn len(&self) -> usize {
+        self.inner.len()
+    }
+    fn eval(&self, t: f64, y: &[C64], dy: &mut [C64]) {
+        use std::sync::atomic::Ordering;
+        if self.calls.fetch_add(1, Ordering::SeqCst) + 1 == self.after {
+            self.flag.store(true, Ordering::SeqCst);
+        }
+        self.inner.eval(t, y, dy)
+    }
+    fn is_linear(&self) -> bool {
+        self.inner.is_linear()
+    }
+}
+
+#[test]
+fn stop_flag_takes_effect_within_one_step_between_save_times() {
+    // Only two save times (0 and 10): a stop must not wait for t = 10. The
+    // state handed back is the exact solution at the step end reached.
+    let f = FORCED;
+    for method in [Method::Dopri5, Method::Dop853] {
+        let flag = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let rhs = StopAfter { inner: FORCED, after: 40, calls: Default::default(), flag: flag.clone() };
+        let mut integ = Integrator::new(method, 1e-9, 1e-12);
+        integ.stop = Some(flag);
+        let mut y = f.y0();
+        let mut saves = 0;
+        let st = integ
+            .integrate(&rhs, 0.0, &mut y, &[0.0, 10.0], |_, _, _| {
+                saves += 1;
+                ControlFlow::Continue(())
+            })
+            .expect("stopping is not an error");
+        assert!(st.stopped_early);
+        assert_eq!(saves, 1, "only the save at t = 0 was reached");
+        assert!(st.t_final > 0.0 && st.t_final < 10.0, "t_final {}", st.t_final);
+        // At most one step beyond the call that raised the flag.
+        let per_step = if method == Method::Dopri5 { 6 } else { 12 };
+        assert!(st.rhs_evals <= 40 + per_step + 1, "{} evaluations", st.rhs_evals);
+        assert!(max_err(&y, &f.exact(st.t_final)) < 1e-7, "y is the state at t_final");
+    }
+}
+
 struct NanAfter {
     t_bad: f64,
 }

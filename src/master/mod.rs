@@ -12,6 +12,7 @@ use crate::space::Operator;
 use num_complex::Complex64 as C64;
 use std::ops::ControlFlow;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 /// Population of a mode's top Fock level above which the truncation is flagged.
 pub const TRUNCATION_WARN: f64 = 1e-6;
@@ -36,7 +37,13 @@ pub struct MasterResult {
     pub trace: Vec<f64>,
     /// Population of each mode's highest Fock level, per save.
     pub top_level: Vec<[f64; 3]>,
+    /// The state at `t_final` (full d×d, row-major): stored when asked for
+    /// (`save_state`), and always when the run was interrupted, so that it
+    /// can be resumed.
     pub rho_final: Option<Vec<C64>>,
+    /// Time of `rho_final`: the last save time, or the step end at which a
+    /// stop took effect.
+    pub t_final: f64,
     /// All saved states, `[n_save, d, d]` flattened.
     pub rho_all: Option<Vec<C64>>,
     pub stats: Stats,
@@ -62,10 +69,11 @@ pub fn memory_estimate(p: &MicroParams, opts: &MasterOptions, n_save: usize) -> 
     // Integrator workspace and its copy of the state, plus the caller's
     // state; counted at full size d², an upper bound for the banded layout.
     let vectors = Integrator::new(opts.method, opts.rtol, opts.atol).workspace_vectors(true) + 1;
+    // The final state is always kept in full (an interrupted run stores it
+    // for resuming), all states only with save_state = "all".
     let stored = match opts.save_state {
-        SaveState::None => 0,
-        SaveState::Final => 1,
-        SaveState::All => n_save,
+        SaveState::None | SaveState::Final => 1,
+        SaveState::All => n_save.saturating_add(1),
     };
     let mut bytes = (vectors + stored).saturating_mul(d2).saturating_mul(16);
     if opts.liouvillian == LiouvillianKind::SuperOperator {
@@ -162,21 +170,47 @@ impl OdeRhs for Rhs {
     }
 }
 
-/// Integrates the master equation and records the observables at `times`.
-///
-/// Refuses, before allocating anything large, a run whose memory estimate
-/// exceeds the available memory, and the superoperator above its size limit.
-/// `progress(t)` is called at each save; `stop` set to true ends the run at
-/// the next save time with the results so far (`interrupted`).
+/// Integrates the master equation from the product state `init` at
+/// `times[0]`; see [`solve_from`].
 pub fn solve(
     p: &MicroParams,
     init: &[ModeState; 3],
     times: &[f64],
     opts: &MasterOptions,
-    stop: &AtomicBool,
+    stop: &Arc<AtomicBool>,
+    progress: &mut dyn FnMut(f64),
+) -> Result<MasterResult, MasterError> {
+    let t0 = times.first().copied().unwrap_or(0.0);
+    solve_from(p, &initial_state(p, init), t0, times, opts, stop, progress)
+}
+
+/// Integrates the master equation from the density matrix `rho0` (full d×d,
+/// row-major) at time `t0` and records the observables at `times` (all
+/// ≥ `t0`; a save time equal to `t0` reports `rho0` itself).
+///
+/// Refuses, before allocating anything large, a run whose memory estimate
+/// exceeds the available memory, and the superoperator above its size limit.
+/// `progress(t)` is called at each save; `stop` set to true ends the run
+/// within one integrator step with the results so far (`interrupted`) and
+/// the state reached (`rho_final` at `t_final`), from which it can resume.
+pub fn solve_from(
+    p: &MicroParams,
+    rho0: &[C64],
+    t0: f64,
+    times: &[f64],
+    opts: &MasterOptions,
+    stop: &Arc<AtomicBool>,
     progress: &mut dyn FnMut(f64),
 ) -> Result<MasterResult, MasterError> {
     check_resources(p, opts, times.len())?;
+    let d = p.space().dim();
+    if rho0.len() != d * d {
+        return Err(MasterError::Refused(format!(
+            "the initial density matrix has {} entries, but cutoffs {:?} need {d}x{d}",
+            rho0.len(),
+            p.cutoffs
+        )));
+    }
     let terms = p.lindblad_terms();
     let generator = Generator::new(&terms);
     let (rhs, backend) = match opts.liouvillian {
@@ -191,7 +225,6 @@ pub fn solve(
     };
     let layout = rhs.layout();
     let sp = p.space();
-    let d = sp.dim();
     let dims = p.cutoffs;
     let ops: [Operator; 3] = [sp.lower(0), sp.lower(1), sp.lower(2)];
     let numbers: [Operator; 3] = [sp.number(0), sp.number(1), sp.number(2)];
@@ -201,9 +234,10 @@ pub fn solve(
     let keep_all = opts.save_state == SaveState::All;
     let mut rho_all = keep_all.then(|| Vec::with_capacity(times.len() * d * d));
     let mut rho_b = vec![C64::new(0.0, 0.0); dims[1] * dims[1]];
-    let mut y = layout.from_full(&initial_state(p, init));
+    let mut y = layout.from_full(rho0);
     let mut full = if keep_all { vec![C64::new(0.0, 0.0); d * d] } else { Vec::new() };
     let mut integrator = Integrator::new(opts.method, opts.rtol, opts.atol);
+    integrator.stop = Some(stop.clone());
     // The observables read a few entries near the diagonal (⟨a⟩, ⟨b⟩, ⟨c⟩,
     // the numbers, the power operator, ρ_b, the populations): the dense
     // output is evaluated only there unless every state is stored.
@@ -224,7 +258,7 @@ pub fn solve(
         idx.dedup();
         integrator.dense_subset = Some(idx);
     }
-    let stats = integrator.integrate(&rhs, times.first().copied().unwrap_or(0.0), &mut y, times, |_, t, state| {
+    let stats = integrator.integrate(&rhs, t0, &mut y, times, |_, t, state| {
         let at = |i: usize, k: usize| layout.get(state, i, k);
         observables::reduced_state_with(dims, 1, at, &mut rho_b);
         res.series.push(
@@ -249,7 +283,8 @@ pub fn solve(
     })?;
     res.interrupted = res.series.len() < times.len();
     res.stats = stats;
-    if opts.save_state != SaveState::None {
+    res.t_final = stats.t_final;
+    if opts.save_state != SaveState::None || res.interrupted {
         let mut last = vec![C64::new(0.0, 0.0); d * d];
         layout.to_full(&y, &mut last);
         res.rho_final = Some(last);
@@ -257,6 +292,35 @@ pub fn solve(
     res.rho_all = rho_all;
     res.warnings = guards(&res);
     Ok(res)
+}
+
+impl MasterResult {
+    /// Appends `later`, the continuation of this (interrupted) run from its
+    /// `rho_final`: saves, statistics, final state; warnings are recomputed
+    /// over the whole run.
+    pub fn extend(&mut self, later: MasterResult) {
+        self.series.extend(later.series);
+        self.trace.extend(later.trace);
+        self.top_level.extend(later.top_level);
+        self.rho_final = later.rho_final;
+        self.t_final = later.t_final;
+        self.rho_all = match (self.rho_all.take(), later.rho_all) {
+            (Some(mut a), Some(b)) => {
+                a.extend(b);
+                Some(a)
+            }
+            (_, b) => b,
+        };
+        self.stats.steps += later.stats.steps;
+        self.stats.rejected += later.stats.rejected;
+        self.stats.rhs_evals += later.stats.rhs_evals;
+        self.stats.wall_time_s += later.stats.wall_time_s;
+        self.stats.stopped_early = later.stats.stopped_early;
+        self.stats.t_final = later.stats.t_final;
+        self.interrupted = later.interrupted;
+        self.backend = later.backend;
+        self.warnings = guards(self);
+    }
 }
 
 /// Truncation and trace checks (PHYSICS.md §6): the run is kept, but flagged.

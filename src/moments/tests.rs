@@ -50,7 +50,7 @@ fn master_vs_moments(p: &MicroParams, init: [ModeState; 3]) -> (f64, f64, f64) {
         liouvillian: LiouvillianKind::Kernel,
         save_state: SaveState::None,
     };
-    let r = master::solve(p, &init, &times, &o, &AtomicBool::new(false), &mut |_| {}).unwrap();
+    let r = master::solve(p, &init, &times, &o, &std::sync::Arc::new(AtomicBool::new(false)), &mut |_| {}).unwrap();
     let m = solve(p, &init, &times);
     let worst_top = r.top_level.iter().flatten().fold(0.0f64, |a, &b| a.max(b));
     let db = r.series.b.iter().zip(&m.b).map(|(x, y)| (x - y).norm()).fold(0.0, f64::max);

@@ -17,6 +17,34 @@ pub fn fock(k: usize, n: usize) -> Vec<C64> {
     psi
 }
 
+/// Weight of the untruncated coherent state `|α⟩` outside levels `0..n`:
+/// `1 − Σ_{k<n} e^{−|α|²} |α|^{2k}/k!` (the Poisson tail), which truncating
+/// and renormalising discards. Summed in log space, so `|α|` in the
+/// hundreds does not overflow.
+pub fn coherent_weight_outside(alpha: C64, n: usize) -> f64 {
+    let x = alpha.norm_sqr();
+    if x == 0.0 {
+        return 0.0;
+    }
+    let (lx, mut log_fact, mut inside) = (x.ln(), 0.0f64, 0.0f64);
+    for k in 0..n {
+        if k > 0 {
+            log_fact += (k as f64).ln();
+        }
+        inside += (-x + k as f64 * lx - log_fact).exp();
+        if k as f64 > x && inside >= 1.0 {
+            break;
+        }
+    }
+    (1.0 - inside).max(0.0)
+}
+
+/// Weight of the thermal state with mean occupation `nbar` outside levels
+/// `0..n`: `(n̄/(1+n̄))^n`.
+pub fn thermal_weight_outside(nbar: f64, n: usize) -> f64 {
+    (nbar / (1.0 + nbar)).powf(n as f64)
+}
+
 /// Truncated coherent ket `|α⟩`: `c_k ∝ α^k / √k!`, renormalised within the
 /// cutoff `n` (so the `e^{−|α|²/2}` prefactor is implicit).
 pub fn coherent(alpha: C64, n: usize) -> Vec<C64> {

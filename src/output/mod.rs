@@ -159,6 +159,108 @@ pub fn check_writable(target: &Path) -> Result<(), OutputError> {
     Ok(())
 }
 
+/// What is at an output path before a result is written there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Existing {
+    /// Nothing: the path is free.
+    Absent,
+    /// A complete qbsim result (root attribute `interrupted` = 0).
+    Complete,
+    /// The partial result of an interrupted qbsim run.
+    Interrupted,
+    /// A regular file that is not a qbsim output, replaceable only because
+    /// the caller allowed it (`--overwrite`).
+    Foreign,
+}
+
+/// How a result may be written to its output path (see [`check_target`]).
+#[derive(Debug, Clone, Default)]
+pub struct TargetPolicy {
+    /// Files the command reads (config, shards, a file to resume from): the
+    /// output may be none of them.
+    pub inputs: Vec<PathBuf>,
+    /// Replace an existing regular file even if it is not a qbsim output.
+    pub overwrite: bool,
+}
+
+/// Whether `path` holds a file written by qbsim (its root attribute
+/// `qbsim_version`), and if so whether that result is complete.
+pub fn inspect_existing(path: &Path) -> Option<Existing> {
+    let f = hdf5::File::open(path).ok()?;
+    f.attr("qbsim_version").ok()?;
+    let interrupted = f.attr("interrupted").ok().and_then(|a| a.read_scalar::<u8>().ok()).unwrap_or(0);
+    Some(if interrupted != 0 { Existing::Interrupted } else { Existing::Complete })
+}
+
+/// Same file (device and inode), so that `-o ./cfg.toml`, a hard link or a
+/// path with `..` are all recognised.
+fn same_file(a: &fs::Metadata, b: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    fs::metadata(b).is_ok_and(|m| m.dev() == a.dev() && m.ino() == a.ino())
+}
+
+/// Checks, before any work, that a result may be written to `target`, and
+/// says what is there now. Refused: everything [`check_writable`] refuses; a
+/// target that is one of `policy.inputs`; a target that exists and is not a
+/// regular file (a symbolic link, a device such as `/dev/null`, a FIFO, a
+/// socket); an existing regular file that is not a qbsim output, unless
+/// `policy.overwrite`. A qbsim output there may be replaced (atomically, when
+/// the new result is complete).
+pub fn check_target(target: &Path, policy: &TargetPolicy) -> Result<Existing, OutputError> {
+    let meta = match fs::symlink_metadata(target) {
+        Ok(m) => Some(m),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+        Err(e) => return Err(OutputError::io(target, "cannot inspect the existing path", e)),
+    };
+    let existing = match &meta {
+        None => Existing::Absent,
+        Some(m) => {
+            if let Some(input) = policy.inputs.iter().find(|i| same_file(m, i)) {
+                return Err(OutputError::target(
+                    target,
+                    format!("it is the input file {input:?} of this command; choose another output path"),
+                ));
+            }
+            let kind = m.file_type();
+            if kind.is_symlink() {
+                return Err(OutputError::target(
+                    target,
+                    "it is a symbolic link; qbsim replaces only regular files (give the path the link points to)",
+                ));
+            }
+            if kind.is_dir() {
+                return Err(OutputError::target(target, "path is a directory"));
+            }
+            if !kind.is_file() {
+                return Err(OutputError::target(
+                    target,
+                    "it is not a regular file (a device, FIFO or socket); qbsim writes only regular files",
+                ));
+            }
+            match inspect_existing(target) {
+                Some(e) => e,
+                None if policy.overwrite => Existing::Foreign,
+                None => {
+                    return Err(OutputError::target(
+                        target,
+                        "the file exists and is not a qbsim output; refusing to replace it \
+                         (choose another path, or pass --overwrite to replace it)",
+                    ))
+                }
+            }
+        }
+    };
+    check_writable(target)?;
+    Ok(existing)
+}
+
+/// `name.interrupted.h5` beside `target`: where a partial result goes when
+/// `target` holds a complete one.
+pub fn interrupted_path(target: &Path) -> PathBuf {
+    let stem = target.file_stem().and_then(|s| s.to_str()).unwrap_or("qbsim");
+    target.with_file_name(format!("{stem}.interrupted.h5"))
+}
+
 /// An HDF5 file being written to a temporary path; see the module docs.
 ///
 /// Object handles ([`Group`]) obtained from it do not borrow it, so they can

@@ -71,6 +71,45 @@ impl Record {
         Group { rec: Rc::new(RefCell::new(Record::default())), path: "/".into() }
     }
 
+    /// The dataset (or, with `attribute`, the attribute) `name` of `group`.
+    pub fn get(&self, group: &str, name: &str, attribute: bool) -> Option<&Item> {
+        self.items.get(&Key { group: group.into(), name: name.into(), attribute })
+    }
+
+    /// A float64 dataset's (or attribute's) elements.
+    pub fn f64s(&self, group: &str, name: &str, attribute: bool) -> Option<&[f64]> {
+        match self.get(group, name, attribute)? {
+            Item { data: Data::F64(v), .. } => Some(v),
+            _ => None,
+        }
+    }
+
+    /// A complex dataset's (or attribute's) elements.
+    pub fn c64s(&self, group: &str, name: &str, attribute: bool) -> Option<&[C64]> {
+        match self.get(group, name, attribute)? {
+            Item { data: Data::C64(v), .. } => Some(v),
+            _ => None,
+        }
+    }
+
+    /// A scalar string attribute.
+    pub fn attr_str(&self, group: &str, name: &str) -> Option<&str> {
+        match self.get(group, name, true)? {
+            Item { data: Data::Str(v), .. } => v.first().map(String::as_str),
+            _ => None,
+        }
+    }
+
+    /// A scalar integer attribute (any of the integer types qbsim writes).
+    pub fn attr_int(&self, group: &str, name: &str) -> Option<i64> {
+        match self.get(group, name, true)? {
+            Item { data: Data::I64(v), .. } => v.first().copied(),
+            Item { data: Data::U8(v), .. } => v.first().map(|&x| i64::from(x)),
+            Item { data: Data::I8(v), .. } => v.first().map(|&x| i64::from(x)),
+            _ => None,
+        }
+    }
+
     /// Writes every item into `file` (groups created as needed).
     pub fn write_to(&self, file: &OutputFile) -> Result<(), OutputError> {
         for (k, it) in &self.items {
