@@ -312,3 +312,37 @@ fn sweeps_refuse_what_cannot_fit_and_report_progress_in_logs() {
     assert!(o.status.success(), "{err}");
     assert!(err.lines().any(|l| l.starts_with("progress: points = ") && l.contains(" of 8 (")), "{err}");
 }
+
+/// Unmounts the scratch tmpfs when the test ends, pass or fail.
+struct Mount(std::path::PathBuf);
+
+impl Drop for Mount {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn a_full_disk_fails_the_run_and_keeps_the_old_result() {
+    // A 256 KiB tmpfs (needs root, as CI and the dev machines have): a small
+    // complete result fits, a 10^5-save rerun does not.
+    let d = scratch("fulldisk");
+    let mnt = d.join("mnt");
+    fs::create_dir(&mnt).unwrap();
+    let mounted = Command::new("mount").args(["-t", "tmpfs", "-o", "size=256k", "tmpfs"]).arg(&mnt).status();
+    if !mounted.is_ok_and(|s| s.success()) {
+        eprintln!("a_full_disk_fails_the_run_and_keeps_the_old_result: cannot mount a tmpfs here (not root?); not checked");
+        return;
+    }
+    let _guard = Mount(mnt.clone());
+    fs::write(d.join("c.toml"), REDUCED).unwrap();
+    let out = mnt.join("r.h5");
+    let o = qbsim(&["run", "c.toml", "-o", out.to_str().unwrap()], &d);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let before = fs::read(&out).unwrap();
+    let o = qbsim(&["run", "c.toml", "-o", out.to_str().unwrap(), "--set", "time.n_save=100000"], &d);
+    assert_eq!(o.status.code(), Some(1), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(fs::read(&out).unwrap(), before, "the old result was damaged");
+    let left: Vec<_> = fs::read_dir(&mnt).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(left.len(), 1, "temporary files left: {left:?}");
+}
