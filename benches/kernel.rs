@@ -91,7 +91,7 @@ fn dopri5_step(c: &mut Criterion) {
         let p = MicroParams::bench_point(cutoffs);
         let rhs = BandedRhs(Kernel::new(Generator::new(&p.lindblad_terms())));
         let d = p.space().dim();
-        let rho0 = rhs.0.banded_layout().from_full(&qbsim::master::initial_state(&p, &[qbsim::config::ModeState::Vacuum; 3]));
+        let rho0 = rhs.0.banded_layout().from_full(&qbsim::master::initial_state(&p, &[qbsim::model::ModeState::Vacuum; 3]));
         let mut y = rho0.clone();
         g.bench_with_input(BenchmarkId::from_parameter(d), &d, |b, _| {
             b.iter(|| {

@@ -29,7 +29,7 @@ for line in doc.read_text().splitlines():
     if t:
         tag = t.group(1)
     m = re.match(r"^\| `(/[^`]*)` \| (dataset|attribute) \| ([a-z0-9]+) \|", line)
-    if m:
+    if m and "<" not in m.group(1):  # `/sweep/params/<key>` names a family
         rows.append(m.groups() + (tag,))
 
 path = sys.argv[1]

@@ -18,6 +18,41 @@ Examples:
 Rates are Lindblad rates; reduced-model quantities are in units of the coupling g
 (time tau = g t). Output is HDF5 (see docs/output.md); read it with h5py.";
 
+const RUN_EXAMPLES: &str = "\
+Examples:
+  qbsim run configs/paper/fig3a.toml -o fig3a.h5
+  qbsim run configs/paper/fig3a.toml --set reduced.delta_r=0.4 --set time.t_end=40
+  qbsim run configs/master/bench.toml --set 'model.cutoffs=[8,8,4]'
+  qbsim run --resume bench.interrupted.h5       (continue a run stopped by Ctrl-C/SIGTERM)
+
+Rates are Lindblad rates; reduced-model times are tau = g t. Paths (-o, [output] path,
+[initial] from) are relative to the working directory. Output: docs/output.md.";
+
+const PHASE_EXAMPLES: &str = "\
+Examples:
+  qbsim phase configs/paper/fig6.toml -o fig6.h5
+  qbsim phase configs/paper/fig3a.toml --set phase.gamma_b=1.0";
+
+const VALIDATE_EXAMPLES: &str = "\
+Examples:
+  qbsim validate configs/validation/near_ep.toml
+  qbsim validate configs/validation/near_boundary.toml --ratios 10,100,1000 -o nb.h5";
+
+const SWEEP_EXAMPLES: &str = "\
+Examples:
+  qbsim sweep configs/sweeps/delta_gamma.toml --threads 2
+  qbsim sweep configs/sweeps/delta_gamma.toml --shard 0/3   (then 1/3, 2/3)
+  sbatch --array=0-15 scripts/slurm/sweep.sbatch configs/sweeps/master_kappa_c.toml out/kc.h5";
+
+const MERGE_EXAMPLES: &str = "\
+Examples:
+  qbsim merge delta_gamma.shard-*-of-3.h5 -o delta_gamma.h5";
+
+const MAP_EXAMPLES: &str = "\
+Examples:
+  qbsim map configs/validation/near_boundary.toml
+  qbsim map configs/validation/near_ep.toml --ratios 10,1000";
+
 #[derive(Debug, Parser)]
 #[command(name = "qbsim", version, about = "Simulator for reservoir-engineered exceptional-point quantum batteries", after_help = EXAMPLES)]
 pub struct Cli {
@@ -42,14 +77,14 @@ pub enum Command {
     /// config has a [phase] section. Ctrl-C or SIGTERM stops within one
     /// integrator step and keeps the saves done so far and the state reached
     /// (continue with --resume).
-    #[command(after_help = EXAMPLES)]
+    #[command(after_help = RUN_EXAMPLES)]
     Run(RunArgs),
     /// Phase diagram over (delta_r, alpha), exceptional points, critical times.
-    #[command(after_help = EXAMPLES)]
+    #[command(after_help = PHASE_EXAMPLES)]
     Phase(Common),
     /// Is the reduced model valid here? Realize the reduced point at increasing
     /// elimination ratios and compare master equation, exact moments and reduced model.
-    #[command(after_help = EXAMPLES)]
+    #[command(after_help = VALIDATE_EXAMPLES)]
     Validate {
         #[command(flatten)]
         common: Common,
@@ -59,7 +94,7 @@ pub enum Command {
     },
     /// Run the config's [sweep]: every point a full run, in parallel; resumable
     /// (finished points are journaled in OUT.journal); shardable for job arrays.
-    #[command(after_help = EXAMPLES)]
+    #[command(after_help = SWEEP_EXAMPLES)]
     Sweep {
         #[command(flatten)]
         common: Common,
@@ -74,7 +109,7 @@ pub enum Command {
     },
     /// Merge the shard files of one sweep into one file (checks that they come
     /// from the same config and cover every point exactly once).
-    #[command(after_help = EXAMPLES)]
+    #[command(after_help = MERGE_EXAMPLES)]
     Merge {
         /// Shard files written by `qbsim sweep --shard`.
         #[arg(required = true)]
@@ -109,8 +144,16 @@ Text is drawn with DejaVu Sans compiled into qbsim: no font packages are needed.
         #[arg(long, value_name = "NAME")]
         y: Option<String>,
     },
+    /// Check a config without computing: print the effective config, the
+    /// engines, the memory estimate and the output path (and what is there);
+    /// exit 2 with the reason if `qbsim run` (or `sweep`) would refuse it.
+    #[command(after_help = "Examples:
+  qbsim check configs/master/bench.toml
+  qbsim check configs/master/bench.toml --set 'model.cutoffs=[20,20,6]' -o big.h5
+  qbsim check configs/sweeps/delta_gamma.toml")]
+    Check(Common),
     /// Print the microscopic <-> reduced parameter map of a config, both directions.
-    #[command(after_help = EXAMPLES)]
+    #[command(after_help = MAP_EXAMPLES)]
     Map {
         /// TOML config file ([model] and/or [reduced]).
         config: PathBuf,

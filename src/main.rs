@@ -75,6 +75,17 @@ fn dispatch(cli: &Cli, prov: Provenance) -> Outcome {
                 Err(e) => fail_with(e.exit_code(), e),
             }
         }
+        Command::Check(c) => match config_of(&c.config, &c.set) {
+            Ok(cfg) => {
+                let (text, refusal) = run::check(&cfg, &run::output_path(c.output.as_deref(), &cfg), &prov);
+                print!("{text}");
+                match refusal {
+                    None => Outcome::Code(ExitCode::SUCCESS),
+                    Some(e) => fail_with(e.exit_code(), e),
+                }
+            }
+            Err(e) => fail_with(2, e),
+        },
         Command::Map { config, set, ratios } => match config_of(config, set) {
             Ok(cfg) => match run::map_table(&cfg, ratios.as_deref()) {
                 Ok(text) => done(&text, false),

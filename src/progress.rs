@@ -7,6 +7,7 @@
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::IsTerminal;
 use std::sync::Mutex;
+use crate::text::short;
 use std::time::{Duration, Instant};
 
 pub struct Bar {
@@ -89,33 +90,5 @@ impl Bar {
         if let Some(b) = &self.bar {
             b.finish_and_clear();
         }
-    }
-}
-
-/// A number as a person writes it: at most 6 significant digits, no
-/// trailing zeros (`6.8`, not `6.800000000000001`).
-pub fn short(x: f64) -> String {
-    if x == 0.0 || !x.is_finite() {
-        return format!("{x}");
-    }
-    let s = format!("{:.*}", (5 - x.abs().log10().floor() as i32).clamp(0, 12) as usize, x);
-    if s.contains('.') {
-        s.trim_end_matches('0').trim_end_matches('.').to_string()
-    } else {
-        s
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::short;
-
-    #[test]
-    fn short_numbers_drop_float_noise() {
-        assert_eq!(short(6.800000000000001), "6.8");
-        assert_eq!(short(20.0), "20");
-        assert_eq!(short(0.000123456789), "0.000123457");
-        assert_eq!(short(123456.7), "123457");
-        assert_eq!(short(-1.5), "-1.5");
     }
 }

@@ -109,7 +109,9 @@ impl Operator {
         self
     }
 
-    /// Sum, merging terms with equal shifts.
+    /// Sum, merging terms with equal shifts (by value and reference, so not
+    /// `std::ops::Add`).
+    #[allow(clippy::should_implement_trait)]
     pub fn add(mut self, other: &Operator) -> Self {
         for t in &other.terms {
             match self.terms.iter_mut().find(|s| s.shift == t.shift) {
@@ -141,7 +143,7 @@ impl Operator {
         Self { space: sp, terms }
     }
 
-    /// Product self·other: (A B)|i⟩ = w_B[i] w_A[i + Δ_B] |i + Δ_B + Δ_A⟩.
+    /// Product self·other: `(A B)|i⟩ = w_B[i] w_A[i + Δ_B] |i + Δ_B + Δ_A⟩`.
     pub fn mul(&self, other: &Operator) -> Self {
         let sp = self.space;
         let mut out = Operator::zero(sp);
@@ -161,7 +163,7 @@ impl Operator {
         out
     }
 
-    /// ⟨O⟩ = Tr(O ρ) = Σ_i w[i] ρ[i, i + Δ] for a row-major d×d ρ.
+    /// `⟨O⟩ = Tr(O ρ) = Σ_i w[i] ρ[i, i + Δ]` for a row-major d×d ρ.
     pub fn expect(&self, rho: &[C64]) -> C64 {
         let d = self.space.dim();
         self.expect_with(|i, k| rho[i * d + k])

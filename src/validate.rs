@@ -1,6 +1,6 @@
 //! `qbsim validate`: is the adiabatically eliminated model valid here?
 //!
-//! From a reduced point, build microscopic realizations (PHYSICS.md §5) at
+//! From a reduced point, build microscopic realizations (docs/physics.md §6) at
 //! increasing elimination ratios r, run the master equation, the exact moments
 //! and the reduced model on each, and measure (i) master vs moments — the
 //! integrator tolerance plus truncation — and (ii) moments vs reduced — the
@@ -8,7 +8,8 @@
 //! γ_a·γ_b < 1 cannot be built from passive parts: the verdict says so and
 //! nothing is run.
 
-use crate::config::{LiouvillianKind, ModeState, SaveState};
+use crate::master::{LiouvillianKind, SaveState};
+use crate::model::ModeState;
 use crate::integrate::Method;
 use crate::master::{self, MasterError, MasterOptions};
 use crate::model::map::{self, MapError};
@@ -21,7 +22,7 @@ use std::sync::Arc;
 
 /// Largest mean amplitude allowed in the validation runs: with it a Poisson
 /// tail beyond the cutoffs (5, 5, 3) is ~1e-14, far below the tolerances, and
-/// the model is linear, so E_B/E_r² does not depend on the drive (PHYSICS.md §5).
+/// the model is linear, so E_B/E_r² does not depend on the drive (docs/physics.md §6).
 pub const MAX_AMPLITUDE: f64 = 0.03;
 
 /// Default elimination ratios: a geometric series from 10 to 1000.

@@ -2,7 +2,8 @@
 //! configs (a reduced run with a phase diagram, markers and critical times; a
 //! three-engine [model] run; a validation; an unrealizable validation; a
 //! 2-axis sweep), checking every image it reports: it exists, is a PNG with
-//! sane dimensions (from its IHDR chunk) or a complete SVG document. That the
+//! sane dimensions (from its IHDR chunk) or a complete SVG document whose
+//! text is glyph outlines (no font needed to view it). That the
 //! images are not blank is checked in `src/plot/tests.rs`, where the same
 //! drawing code renders into an in-memory buffer.
 
@@ -68,10 +69,21 @@ fn check_png(path: &Path) {
     assert!(bytes.len() > 20_000, "{}: only {} bytes", path.display(), bytes.len());
 }
 
-fn check_svg(path: &Path) {
+/// A complete SVG whose text is glyph outlines (no `<text>`, no font name:
+/// it looks the same where DejaVu is not installed); returns the plain text
+/// of its lines (the accessible names of the glyph groups).
+fn check_svg(path: &Path) -> Vec<String> {
     let text = fs::read_to_string(path).unwrap();
     assert!(text.starts_with("<svg") || text.starts_with("<?xml"), "{}", path.display());
-    assert!(text.contains("</svg>") && text.contains("<text"), "{}", path.display());
+    assert!(text.trim_end().ends_with("</svg>"), "{}", path.display());
+    assert!(!text.contains("<text") && !text.contains("font-family"), "{}: text needs a font", path.display());
+    assert!(text.contains("<path id=\"qg") && text.contains("<use xlink:href=\"#qg"), "{}: no glyphs", path.display());
+    text.match_indices("aria-label=\"")
+        .map(|(i, m)| {
+            let rest = &text[i + m.len()..];
+            rest[..rest.find('"').unwrap()].replace("&amp;", "&")
+        })
+        .collect()
 }
 
 /// Plots `file` into `figs/` and checks that exactly the expected figures came out.
@@ -147,7 +159,8 @@ fn reduced_run_with_phase_diagram_gives_every_reduced_figure() {
     assert_eq!(files.len(), 5, "{stdout}");
     for f in &files {
         assert_eq!(f.extension().and_then(|e| e.to_str()), Some("svg"));
-        check_svg(f);
+        let texts = check_svg(f);
+        assert!(!texts.is_empty(), "{}: no text", f.display());
     }
     // Default directory: beside the input.
     let stdout = ok(&qbsim(&["plot", "r.h5"], &d));
@@ -161,6 +174,46 @@ fn three_engine_model_run_gives_overlaid_traces() {
     fs::write(d.join("m.toml"), MODEL).unwrap();
     ok(&qbsim(&["run", "m.toml", "-o", "m.h5", "-q"], &d));
     plot_and_check(&d, "m.h5", &["traces"]);
+    // One figure (the /reduced of this [model] is mapped: /map), with the
+    // model's parameters, the config's time unit and every engine overlaid.
+    let stdout = ok(&qbsim(&["plot", "m.h5", "-o", "svg", "--format", "svg"], &d));
+    let files = written(&stdout, &d);
+    assert_eq!(files, vec![d.join("svg/m_traces.svg")]);
+    let texts = check_svg(&files[0]);
+    for want in ["N_a,b,c = 4×4×2", "Γ = 1", "E = 0.1", "δ_a,b,c = (0.3, −0.3, 0)", "t (config time unit", "master equation", "exact moments", "reduced model"] {
+        assert!(texts.iter().any(|t| t.contains(want)), "{want:?} not drawn: {texts:?}");
+    }
+    assert!(!texts.iter().any(|t| t.contains("INTERRUPTED")), "a complete run has no banner");
+    let _ = fs::remove_dir_all(&d);
+}
+
+#[test]
+fn an_interrupted_file_is_marked_on_its_figures() {
+    let d = scratch("interrupted");
+    // A partial [model] result as an interrupted run leaves it: the saves
+    // done, /master/@t_final, and the interrupted flags.
+    {
+        let _guard = SPAWN.lock().unwrap_or_else(|e| e.into_inner());
+        let root = qbsim::output::record::Record::new_root();
+        root.attr_str("qbsim_version", "test").unwrap();
+        root.attr_u8("interrupted", 1).unwrap();
+        let m = root.group("master").unwrap();
+        let t: Vec<f64> = (0..21).map(|k| 0.25 * f64::from(k)).collect();
+        let e: Vec<f64> = t.iter().map(|t| (1.0 - (-t).exp()).powi(2)).collect();
+        let p: Vec<f64> = t.iter().map(|t| 2.0 * (-t).exp() * (1.0 - (-t).exp())).collect();
+        m.write_f64("t", &t).unwrap();
+        m.write_f64("energy_b", &e).unwrap();
+        m.write_f64("power_b", &p).unwrap();
+        m.attr_f64("t_final", 5.0).unwrap();
+        m.attr_u8("interrupted", 1).unwrap();
+        let f = qbsim::output::OutputFile::create(&d.join("i.h5")).unwrap();
+        root.record().write_to(&f).unwrap();
+        f.finish().unwrap();
+    }
+    plot_and_check(&d, "i.h5", &["traces"]);
+    let stdout = ok(&qbsim(&["plot", "i.h5", "-o", "svg", "--format", "svg"], &d));
+    let texts = check_svg(&written(&stdout, &d)[0]);
+    assert!(texts.iter().any(|t| t == "INTERRUPTED — partial result (t ≤ 5)"), "{texts:?}");
     let _ = fs::remove_dir_all(&d);
 }
 

@@ -18,7 +18,10 @@ mod overrides;
 mod schema;
 pub mod sweep;
 
-pub use schema::{Config, Engine, LiouvillianKind, ModeState, PhaseSpec, SaveState, SolverSpec, TimeGrid};
+pub use crate::engines::Engine;
+pub use crate::master::{LiouvillianKind, SaveState};
+pub use crate::model::ModeState;
+pub use schema::{Config, PhaseSpec, SolverSpec, TimeGrid};
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -129,7 +132,10 @@ fn parse_with(text: &str, file: &Path, overrides: &[String], locate: bool) -> Re
         src.serde_error(&e, Some(last))
     })?;
     let origin_of = |key: &str| -> Origin {
-        if let Some(arg) = overridden.iter().find(|(k, _)| k == key || key.starts_with(&format!("{k}."))) {
+        // `--set model.kappa=[…]` owns `model.kappa[1]`; `--set phase.alpha={…}`
+        // owns `phase.alpha.n`.
+        let owns = |k: &str| key == k || key.starts_with(&format!("{k}.")) || key.starts_with(&format!("{k}["));
+        if let Some(arg) = overridden.iter().find(|(k, _)| owns(k)) {
             return Origin::Override(arg.1.clone());
         }
         if locate {
@@ -144,6 +150,23 @@ fn parse_with(text: &str, file: &Path, overrides: &[String], locate: bool) -> Re
     })?;
     cfg.file = file.to_path_buf();
     Ok(cfg)
+}
+
+/// The parser's messages in the words of the config, not of Rust's types
+/// (`expected i64` → `expected an integer`).
+fn plain_types(message: &str) -> String {
+    const WORDS: [(&str, &str); 9] = [
+        ("expected i64", "expected an integer"),
+        ("expected u64", "expected a non-negative integer"),
+        ("expected usize", "expected a non-negative integer"),
+        ("expected f64", "expected a number"),
+        ("expected a string", "expected a string (in quotes)"),
+        ("expected a boolean", "expected true or false"),
+        ("expected a sequence", "expected an array [...]"),
+        ("expected a map", "expected a table { ... }"),
+        ("floating point", "number"),
+    ];
+    WORDS.iter().fold(message.to_string(), |m, (from, to)| m.replace(from, to))
 }
 
 struct Source<'a> {
@@ -177,7 +200,7 @@ impl Source<'_> {
     }
 
     fn serde_error(&self, e: &toml::de::Error, from_override: Option<String>) -> ConfigError {
-        let message = e.message().trim().to_string();
+        let message = plain_types(e.message().trim());
         match (from_override, e.span()) {
             (Some(arg), _) => ConfigError {
                 file: self.file.to_path_buf(),

@@ -6,8 +6,12 @@
 
 use toml_edit::{DocumentMut, Item, Value};
 
-/// Returns the effective TOML text and, for every override, (key, argument).
-pub fn apply(text: &str, overrides: &[String]) -> Result<(String, Vec<(String, String)>), (String, String)> {
+/// (key, `--set` argument) of every override applied.
+pub type Applied = Vec<(String, String)>;
+
+/// Returns the effective TOML text and, for every override, (key, argument);
+/// an error is (the offending argument, the reason).
+pub fn apply(text: &str, overrides: &[String]) -> Result<(String, Applied), (String, String)> {
     let mut doc: DocumentMut = text.parse().map_err(|e| (String::new(), format!("config is not valid TOML: {e}")))?;
     let mut seen = Vec::new();
     for arg in overrides {

@@ -19,7 +19,10 @@
 
 use super::ConfigError;
 use super::sweep::SweepSpec;
+use crate::engines::Engine;
 use crate::integrate::Method;
+use crate::master::{LiouvillianKind, SaveState};
+use crate::model::ModeState;
 use crate::model::{MicroParams, ReducedParams};
 use num_complex::Complex64 as C64;
 use crate::observables::states;
@@ -30,6 +33,7 @@ use std::path::PathBuf;
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[serde(expecting = "a TOML config with sections [reduced], [model], [initial], [solver], [time], [phase], [output], [sweep]")]
 pub(super) struct RawConfig {
     reduced: Option<RawReduced>,
     model: Option<RawModel>,
@@ -44,6 +48,7 @@ pub(super) struct RawConfig {
 /// A complex number written as a number or as `[re, im]`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(untagged)]
+#[serde(expecting = "expected a number or [re, im]")]
 enum RawComplex {
     Real(f64),
     Pair(Vec<f64>),
@@ -82,6 +87,7 @@ fn fixed<T: Copy + Default, const N: usize>(
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[serde(expecting = "a table [model] (cutoffs, delta, drive, kappa, gamma, p_a, p_b, p_ca, p_cb, n_th, n_th_shared, kerr, cross_kerr, exchange, dephasing)")]
 struct RawModel {
     cutoffs: Option<Vec<i64>>,
     delta: Option<Vec<f64>>,
@@ -94,12 +100,17 @@ struct RawModel {
     p_cb: Option<RawComplex>,
     n_th: Option<Vec<f64>>,
     n_th_shared: Option<Vec<f64>>,
+    kerr: Option<Vec<f64>>,
+    cross_kerr: Option<Vec<f64>>,
+    exchange: Option<Vec<RawComplex>>,
+    dephasing: Option<Vec<f64>>,
 }
 
 /// One mode's initial state: `"vacuum"` or `{ coherent = [re, im] }`,
 /// `{ fock = n }`, `{ thermal = nbar }`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(untagged)]
+#[serde(expecting = "expected \"vacuum\", { coherent = [re, im] }, { fock = n } or { thermal = nbar }")]
 enum RawModeState {
     Name(String),
     Table(RawModeTable),
@@ -107,6 +118,7 @@ enum RawModeState {
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[serde(expecting = "{ coherent = [re, im] }, { fock = n } or { thermal = nbar }")]
 struct RawModeTable {
     coherent: Option<RawComplex>,
     fock: Option<i64>,
@@ -115,6 +127,7 @@ struct RawModeTable {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[serde(expecting = "a table [initial] (a, b, c, or from)")]
 struct RawInitial {
     from: Option<String>,
     a: Option<RawModeState>,
@@ -124,6 +137,7 @@ struct RawInitial {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[serde(expecting = "a table [solver] (engines, method, rtol, atol, liouvillian)")]
 struct RawSolver {
     engines: Option<Vec<String>>,
     method: Option<String>,
@@ -134,6 +148,7 @@ struct RawSolver {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[serde(expecting = "a table [reduced] (gamma_a, gamma_b, delta_r or delta_ra and delta_rb, drive_r)")]
 struct RawReduced {
     gamma_a: Option<f64>,
     gamma_b: Option<f64>,
@@ -145,6 +160,7 @@ struct RawReduced {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[serde(expecting = "a table [time] (t_end, n_save)")]
 struct RawTime {
     t_end: Option<f64>,
     n_save: Option<i64>,
@@ -152,6 +168,7 @@ struct RawTime {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[serde(expecting = "a table [phase] (gamma_b, delta_r, alpha, e_max, markers)")]
 struct RawPhase {
     gamma_b: Option<f64>,
     delta_r: Option<RawRange>,
@@ -162,6 +179,7 @@ struct RawPhase {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[serde(expecting = "a range { start = ..., stop = ..., n = ... }")]
 struct RawRange {
     start: Option<f64>,
     stop: Option<f64>,
@@ -170,6 +188,7 @@ struct RawRange {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[serde(expecting = "a table [output] (path, save_state)")]
 struct RawOutput {
     path: Option<String>,
     save_state: Option<String>,
@@ -202,50 +221,6 @@ pub struct PhaseSpec {
     pub grid: PhaseGrid,
     /// Points (δ_r, α) at which time traces are computed (needs `[time]`).
     pub markers: Vec<(f64, f64)>,
-}
-
-/// Initial state of one mode (the three modes start in a product state).
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum ModeState {
-    Vacuum,
-    /// Coherent state |α⟩, truncated to the cutoff and renormalised.
-    Coherent(C64),
-    Fock(usize),
-    /// Thermal state with mean occupation n̄, truncated and renormalised.
-    Thermal(f64),
-}
-
-/// Which engines a run uses.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Engine {
-    Master,
-    Moments,
-    Reduced,
-}
-
-impl Engine {
-    pub fn name(&self) -> &'static str {
-        match self {
-            Engine::Master => "master",
-            Engine::Moments => "moments",
-            Engine::Reduced => "reduced",
-        }
-    }
-}
-
-/// How the master equation applies 𝓛.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LiouvillianKind {
-    Kernel,
-    SuperOperator,
-}
-
-/// Which density matrices to store.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SaveState {
-    None,
-    Final,
-    All,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -334,8 +309,11 @@ pub(super) fn validate(raw: RawConfig, effective_text: String, err: MkErr) -> Re
     let time = raw.time.map(|t| validate_time(t, err)).transpose()?;
     let phase = raw.phase.map(|p| validate_phase(p, err)).transpose()?;
     let model = raw.model.map(|m| validate_model(m, err)).transpose()?;
-    let (initial, initial_from) = validate_initial(raw.initial.unwrap_or_default(), model.as_ref(), err)?;
     let solver = validate_solver(raw.solver.unwrap_or_default(), model.is_some(), err)?;
+    // Only the master equation truncates the initial state (the moments use
+    // the untruncated one).
+    let truncated = solver.engines.contains(&Engine::Master);
+    let (initial, initial_from) = validate_initial(raw.initial.unwrap_or_default(), model.as_ref(), truncated, err)?;
     if model.is_none() {
         if let Some(e) = solver.engines.iter().find(|e| **e != Engine::Reduced) {
             return Err(err(
@@ -350,6 +328,35 @@ pub(super) fn validate(raw: RawConfig, effective_text: String, err: MkErr) -> Re
              (or the \"reduced\" engine)"
                 .into(),
         ));
+    }
+    // Every engine refuses, naming it, a model term it cannot treat exactly.
+    if let Some(m) = &model {
+        for e in &solver.engines {
+            e.check(m).map_err(|r| err(&r.key, r.reason))?;
+        }
+    }
+    // The reduced model propagates the means of a and b from zero: E_B = |b|²
+    // is its energy only for a vacuum start at zero temperature. It refuses
+    // what it cannot honour rather than silently ignoring it.
+    if let (Some(m), true) = (&model, solver.engines.contains(&Engine::Reduced)) {
+        if let Some((k, s)) = initial.iter().enumerate().find(|(_, s)| **s != ModeState::Vacuum) {
+            return Err(err(
+                &format!("initial.{}", ["a", "b", "c"][k]),
+                format!(
+                    "engine \"reduced\" starts from the vacuum (the adiabatically eliminated model has no initial \
+                     state of its own), so it cannot honour {}; use engines \"master\" and/or \"moments\"",
+                    s.describe()
+                ),
+            ));
+        }
+        if let Some(key) = m.thermal_key() {
+            return Err(err(
+                key,
+                "engine \"reduced\" gives E_B = |<b>|^2, the battery energy only at zero temperature; with thermal \
+                 baths use \"moments\" (exact for this linear model) or \"master\""
+                    .into(),
+            ));
+        }
     }
     if let (Some(_), Some(e)) = (&initial_from, solver.engines.iter().find(|e| **e != Engine::Master)) {
         return Err(err(
@@ -420,6 +427,22 @@ fn validate_model(m: RawModel, err: MkErr) -> Result<MicroParams, ConfigError> {
         p_cb: complex(m.p_cb, "model.p_cb")?,
         n_th: fixed(m.n_th, "model.n_th", MODES, err)?.unwrap_or([0.0; 3]),
         n_th_shared: fixed(m.n_th_shared, "model.n_th_shared", "[n_za, n_zb]", err)?.unwrap_or([0.0; 2]),
+        kerr: fixed(m.kerr, "model.kerr", "[K_a, K_b, K_c]", err)?.unwrap_or([0.0; 3]),
+        cross_kerr: fixed(m.cross_kerr, "model.cross_kerr", "[K_ab, K_ac, K_bc]", err)?.unwrap_or([0.0; 3]),
+        exchange: match m.exchange {
+            None => [C64::new(0.0, 0.0); 3],
+            Some(v) if v.len() == 3 => {
+                let mut g = [C64::new(0.0, 0.0); 3];
+                for (k, z) in v.into_iter().enumerate() {
+                    g[k] = z.value(&format!("model.exchange[{k}]"), err)?;
+                }
+                g
+            }
+            Some(v) => {
+                return Err(err("model.exchange", format!("expected 3 values [g_ab, g_ac, g_bc], got {}", v.len())))
+            }
+        },
+        dephasing: fixed(m.dephasing, "model.dephasing", "[gamma_phi_a, gamma_phi_b, gamma_phi_c]", err)?.unwrap_or([0.0; 3]),
     };
     p.validate().map_err(|e| {
         let value = if e.value.is_nan() { String::new() } else { format!("value {} ", e.value) };
@@ -438,6 +461,7 @@ pub const INITIAL_WEIGHT_MAX: f64 = 1e-6;
 fn validate_initial(
     i: RawInitial,
     model: Option<&MicroParams>,
+    truncated: bool,
     err: MkErr,
 ) -> Result<([ModeState; 3], Option<PathBuf>), ConfigError> {
     let from = match i.from {
@@ -470,7 +494,7 @@ fn validate_initial(
                     if !(z.re.is_finite() && z.im.is_finite()) {
                         return Err(err(&key, "coherent amplitude must be finite".into()));
                     }
-                    if let Some(n) = cutoff {
+                    if let (Some(n), true) = (cutoff, truncated) {
                         let lost = |n| states::coherent_weight_outside(z, n);
                         check_truncation(&key, &format!("coherent amplitude |alpha| = {}", z.norm()), n, lost, err)?;
                     }
@@ -487,7 +511,7 @@ fn validate_initial(
                     if !nbar.is_finite() || nbar < 0.0 {
                         return Err(err(&key, format!("thermal = {nbar} must be a finite number >= 0")));
                     }
-                    if let Some(n) = cutoff {
+                    if let (Some(n), true) = (cutoff, truncated) {
                         let lost = |n| states::thermal_weight_outside(nbar, n);
                         check_truncation(&key, &format!("thermal occupation {nbar}"), n, lost, err)?;
                     }
@@ -552,14 +576,9 @@ fn validate_solver(s: RawSolver, has_model: bool, err: MkErr) -> Result<SolverSp
             }
             let mut v = Vec::new();
             for e in list {
-                let engine = match e.as_str() {
-                    "master" => Engine::Master,
-                    "moments" => Engine::Moments,
-                    "reduced" => Engine::Reduced,
-                    other => {
-                        return Err(err("solver.engines", format!("\"{other}\" is not one of \"master\", \"moments\", \"reduced\"")))
-                    }
-                };
+                let engine = Engine::from_name(&e).ok_or_else(|| {
+                    err("solver.engines", format!("\"{e}\" is not one of {}", Engine::names()))
+                })?;
                 if !v.contains(&engine) {
                     v.push(engine);
                 }

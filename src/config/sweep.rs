@@ -120,7 +120,13 @@ pub fn parse_sweep(table: &toml::Table, file: &Path) -> Result<SweepSpec, Config
         let range = |nums: &[f64]| -> Result<(f64, f64, usize), ConfigError> {
             match nums {
                 [a, b, n] if *n >= 1.0 && n.fract() == 0.0 && *n <= MAX_SWEEP_POINTS as f64 => Ok((*a, *b, *n as usize)),
-                _ => Err(err(file, key, format!("{kind} = {arg}: expected [start, stop, n] with an integer n >= 1"))),
+                [_, _, n] if *n > MAX_SWEEP_POINTS as f64 => Err(err(
+                    file,
+                    key,
+                    format!("{kind} = {arg}: n = {n} is more than the {MAX_SWEEP_POINTS} points a sweep may have"),
+                )),
+                [_, _, _] => Err(err(file, key, format!("{kind} = {arg}: n must be an integer >= 1"))),
+                _ => Err(err(file, key, format!("{kind} = {arg}: expected [start, stop, n] (3 numbers), got {}", nums.len()))),
             }
         };
         let values = match kind.as_str() {

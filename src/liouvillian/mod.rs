@@ -41,13 +41,13 @@ const ZERO: C64 = C64 { re: 0.0, im: 0.0 };
 /// through the source indices i = r − Δ_r and k = c − Δ_c.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Coef {
-    /// row[i]: left multiplication.
+    /// `row[i]`: left multiplication.
     Row(Vec<C64>),
-    /// col[k]: right multiplication.
+    /// `col[k]`: right multiplication.
     Col(Vec<C64>),
-    /// row[i]·col[k]: a dissipator's "sandwich" L ρ L†.
+    /// `row[i]·col[k]`: a dissipator's "sandwich" L ρ L†.
     Product(Vec<C64>, Vec<C64>),
-    /// row[i] + col[k]: left and right diagonal parts together (Δ = 0).
+    /// `row[i] + col[k]`: left and right diagonal parts together (Δ = 0).
     Sum(Vec<C64>, Vec<C64>),
 }
 

@@ -69,6 +69,19 @@ pub(crate) fn dense_reference(p: &MicroParams, rho: &[C]) -> Vec<C> {
     }
     h = add(&h, &ops[0], C::new(p.drive, 0.0));
     h = add(&h, &dagger(&ops[0], d), C::new(p.drive, 0.0));
+    // Terms beyond the paper, from their definitions with plain matrices:
+    // (K/2) j†j†jj, K_mn n_m n_n, g a_m†a_n + g* a_n†a_m, jumps √γφ n_j.
+    let num: Vec<Vec<C>> = (0..3).map(|m| dense_mul(&dagger(&ops[m], d), &ops[m], d)).collect();
+    for m in 0..3 {
+        let ad = dagger(&ops[m], d);
+        let kerr = dense_mul(&dense_mul(&ad, &ad, d), &dense_mul(&ops[m], &ops[m], d), d);
+        h = add(&h, &kerr, C::new(0.5 * p.kerr[m], 0.0));
+    }
+    for (k, (m, n)) in [(0, 1), (0, 2), (1, 2)].into_iter().enumerate() {
+        h = add(&h, &dense_mul(&num[m], &num[n], d), C::new(p.cross_kerr[k], 0.0));
+        h = add(&h, &dense_mul(&dagger(&ops[m], d), &ops[n], d), p.exchange[k]);
+        h = add(&h, &dense_mul(&dagger(&ops[n], d), &ops[m], d), p.exchange[k].conj());
+    }
     let z_a = add(&add(&zero, &ops[0], p.p_a), &ops[2], p.p_ca);
     let z_b = add(&add(&zero, &ops[1], p.p_b), &ops[2], p.p_cb);
     let mut jumps: Vec<(f64, Vec<C>)> = Vec::new();
@@ -82,6 +95,9 @@ pub(crate) fn dense_reference(p: &MicroParams, rho: &[C]) -> Vec<C> {
     for (rate, n, l) in baths {
         jumps.push((rate * (1.0 + n), l.clone()));
         jumps.push((rate * n, dagger(&l, d)));
+    }
+    for m in 0..3 {
+        jumps.push((p.dephasing[m], num[m].clone()));
     }
     let i = C::new(0.0, 1.0);
     let mut out = add(&dense_mul(&h, rho, d), &dense_mul(rho, &h, d), C::new(-1.0, 0.0));
@@ -109,6 +125,20 @@ pub(crate) fn random_params(rng: &mut Rng, cutoffs: [usize; 3]) -> MicroParams {
         p_cb: rng.complex(),
         n_th: [rng.range(0.0, 0.5), rng.range(0.0, 0.5), rng.range(0.0, 0.5)],
         n_th_shared: [rng.range(0.0, 0.5), rng.range(0.0, 0.5)],
+        ..MicroParams::linear(cutoffs)
+    }
+}
+
+/// [`random_params`] with every term beyond the paper non-zero: Kerr,
+/// cross-Kerr, complex exchange, dephasing.
+pub(crate) fn random_params_all_terms(rng: &mut Rng, cutoffs: [usize; 3]) -> MicroParams {
+    let p = random_params(rng, cutoffs);
+    MicroParams {
+        kerr: [rng.range(-1.0, 1.0), rng.range(-1.0, 1.0), rng.range(-1.0, 1.0)],
+        cross_kerr: [rng.range(-1.0, 1.0), rng.range(-1.0, 1.0), rng.range(-1.0, 1.0)],
+        exchange: [rng.complex(), rng.complex(), rng.complex()],
+        dephasing: [rng.range(0.01, 1.0), rng.range(0.01, 1.0), rng.range(0.01, 1.0)],
+        ..p
     }
 }
 
@@ -142,20 +172,46 @@ fn kernel_matches_superoperator_and_dense_reference() {
                     z.im = 0.0;
                 }
             }
-            let d = p.space().dim();
-            let rho = random_hermitian(&mut rng, d);
-            let gen = Generator::new(&p.lindblad_terms());
-            let kernel = Kernel::new(gen.clone());
-            let sup = SuperOperator::new(&gen).unwrap();
-            let mut lk = vec![C::new(0.0, 0.0); d * d];
-            let mut ls = lk.clone();
-            kernel.apply(&rho, &mut lk);
-            sup.apply(&rho, &mut ls);
-            let want = dense_reference(&p, &rho);
-            let scale = want.iter().map(|z| z.norm()).fold(1.0, f64::max);
-            // Round-off of a sum of ~20 O(1)·O(1) terms: 1e-12 relative to the largest entry.
-            assert!(max_diff(&lk, &want) <= 1e-12 * scale, "{cutoffs:?}: kernel {}", max_diff(&lk, &want));
-            assert!(max_diff(&ls, &want) <= 1e-12 * scale, "{cutoffs:?}: superop {}", max_diff(&ls, &want));
+            paths_match_the_dense_reference(&p, &mut rng);
+        }
+    }
+}
+
+/// Kernel (full and banded layout), superoperator and the dense Kronecker
+/// reference agree on a random Hermitian ρ: to round-off of a sum of ~20
+/// O(1)·O(1) terms, 1e-12 relative to the largest entry.
+fn paths_match_the_dense_reference(p: &MicroParams, rng: &mut Rng) {
+    let d = p.space().dim();
+    let rho = random_hermitian(rng, d);
+    let gen = Generator::new(&p.lindblad_terms());
+    let kernel = Kernel::new(gen.clone());
+    let sup = SuperOperator::new(&gen).unwrap();
+    let mut lk = vec![C::new(0.0, 0.0); d * d];
+    let mut ls = lk.clone();
+    kernel.apply(&rho, &mut lk);
+    sup.apply(&rho, &mut ls);
+    let want = dense_reference(p, &rho);
+    let scale = want.iter().map(|z| z.norm()).fold(1.0, f64::max);
+    let dims = p.cutoffs;
+    assert!(max_diff(&lk, &want) <= 1e-12 * scale, "{dims:?}: kernel {}", max_diff(&lk, &want));
+    assert!(max_diff(&ls, &want) <= 1e-12 * scale, "{dims:?}: superop {}", max_diff(&ls, &want));
+    let layout = kernel.banded_layout().clone();
+    let mut out = vec![C::new(0.0, 0.0); layout.len()];
+    kernel.apply_banded(&layout.from_full(&rho), &mut out);
+    let mut full = vec![C::new(0.0, 0.0); d * d];
+    layout.to_full(&out, &mut full);
+    assert!(max_diff(&full, &want) <= 1e-12 * scale, "{dims:?}: banded {}", max_diff(&full, &want));
+}
+
+#[test]
+fn every_model_term_matches_in_kernel_superoperator_and_dense_reference() {
+    // Kerr, cross-Kerr, complex exchange and dephasing all non-zero, with
+    // random complex couplings and thermal baths, d ≤ 60.
+    let mut rng = Rng::new(0x8e11);
+    for cutoffs in [[3, 4, 5], [4, 3, 2], [2, 5, 3], [1, 6, 4], [5, 2, 6], [3, 3, 3]] {
+        for _ in 0..3 {
+            let p = random_params_all_terms(&mut rng, cutoffs);
+            paths_match_the_dense_reference(&p, &mut rng);
         }
     }
 }
@@ -246,8 +302,8 @@ fn every_instruction_set_matches_the_dense_reference() {
     }
     let mut rng = Rng::new(29);
     for cutoffs in [[3, 4, 5], [5, 2, 6], [6, 6, 4], [1, 7, 3]] {
-        for real in [false, true] {
-            let mut p = random_params(&mut rng, cutoffs);
+        for (real, all_terms) in [(false, false), (true, false), (false, true)] {
+            let mut p = if all_terms { random_params_all_terms(&mut rng, cutoffs) } else { random_params(&mut rng, cutoffs) };
             if real {
                 for z in [&mut p.p_a, &mut p.p_b, &mut p.p_ca, &mut p.p_cb] {
                     z.im = 0.0;

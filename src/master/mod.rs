@@ -1,12 +1,11 @@
 //! The full three-mode master equation: initial state → Liouvillian (kernel or
-//! superoperator) → adaptive RK → observables at every save time (PHYSICS.md §6).
+//! superoperator) → adaptive RK → observables at every save time (docs/physics.md §7).
 
-use crate::config::{LiouvillianKind, ModeState, SaveState};
 use crate::integrate::{IntegrateError, Integrator, Method, OdeRhs, Stats};
 use crate::liouvillian::kernel::{Kernel, Layout};
 use crate::liouvillian::superop::{self, SuperOperator};
 use crate::liouvillian::{heisenberg, Generator, Liouvillian};
-use crate::model::MicroParams;
+use crate::model::{LindbladTerms, MicroParams, ModeState};
 use crate::observables::{self, series::Series, states, ModeMetrics};
 use crate::space::Operator;
 use num_complex::Complex64 as C64;
@@ -19,6 +18,42 @@ pub const TRUNCATION_WARN: f64 = 1e-6;
 /// |Tr ρ − 1| above which the run is flagged.
 pub const TRACE_WARN: f64 = 1e-8;
 
+/// How the master equation applies 𝓛.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LiouvillianKind {
+    Kernel,
+    SuperOperator,
+}
+
+impl LiouvillianKind {
+    /// The config value (`solver.liouvillian`).
+    pub fn name(&self) -> &'static str {
+        match self {
+            LiouvillianKind::Kernel => "kernel",
+            LiouvillianKind::SuperOperator => "superoperator",
+        }
+    }
+}
+
+/// Which density matrices to store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SaveState {
+    None,
+    Final,
+    All,
+}
+
+impl SaveState {
+    /// The config value (`output.save_state`).
+    pub fn name(&self) -> &'static str {
+        match self {
+            SaveState::None => "none",
+            SaveState::Final => "final",
+            SaveState::All => "all",
+        }
+    }
+}
+
 /// Settings of a master-equation run.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MasterOptions {
@@ -29,7 +64,7 @@ pub struct MasterOptions {
     pub save_state: SaveState,
 }
 
-/// Time series of observables, one entry per save time (PHYSICS.md §6).
+/// Time series of observables, one entry per save time (docs/physics.md §7).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct MasterResult {
     /// ⟨a⟩, ⟨b⟩, ⟨c⟩, occupations, E_B, P_B (as ⟨𝓛†(b†b)⟩), battery metrics.
@@ -64,8 +99,8 @@ pub enum MasterError {
 
 /// Bytes a run will hold at its peak: integrator workspace + state + stored
 /// states + the explicit superoperator if used.
-pub fn memory_estimate(p: &MicroParams, opts: &MasterOptions, n_save: usize) -> usize {
-    let d2 = p.space().dim().pow(2);
+pub fn memory_estimate(terms: &LindbladTerms, opts: &MasterOptions, n_save: usize) -> usize {
+    let d2 = terms.hamiltonian.space.dim().pow(2);
     // Integrator workspace and its copy of the state, plus the caller's
     // state; counted at full size d², an upper bound for the banded layout.
     let vectors = Integrator::new(opts.method, opts.rtol, opts.atol).workspace_vectors(true) + 1;
@@ -77,7 +112,7 @@ pub fn memory_estimate(p: &MicroParams, opts: &MasterOptions, n_save: usize) -> 
     };
     let mut bytes = (vectors + stored).saturating_mul(d2).saturating_mul(16);
     if opts.liouvillian == LiouvillianKind::SuperOperator {
-        bytes = bytes.saturating_add(superop::estimated_bytes(&Generator::new(&p.lindblad_terms())));
+        bytes = bytes.saturating_add(superop::estimated_bytes(&Generator::new(terms)));
     }
     bytes
 }
@@ -92,23 +127,24 @@ pub fn available_memory() -> Option<usize> {
 
 /// Refuses a run that would not fit in memory, or an oversized superoperator,
 /// before anything large is allocated (callers run this before writing files).
-pub fn check_resources(p: &MicroParams, opts: &MasterOptions, n_save: usize) -> Result<(), MasterError> {
-    let est = memory_estimate(p, opts, n_save);
+pub fn check_resources(terms: &LindbladTerms, opts: &MasterOptions, n_save: usize) -> Result<(), MasterError> {
+    let est = memory_estimate(terms, opts, n_save);
+    let cutoffs = terms.hamiltonian.space.dims;
     if let Some(avail) = available_memory() {
         if est > avail {
             return Err(MasterError::Refused(format!(
-                "this run needs about {:.2} GB (cutoffs {}, {}, save_state {:?}, liouvillian {:?}) but only {:.2} GB is available",
+                "this run needs about {:.2} GB (cutoffs {}, {}, save_state = \"{}\", liouvillian = \"{}\") but only {:.2} GB is available",
                 est as f64 / 1e9,
-                p.cutoffs.iter().map(|n| n.to_string()).collect::<Vec<_>>().join("x"),
+                cutoffs.iter().map(|n| n.to_string()).collect::<Vec<_>>().join("x"),
                 opts.method.name(),
-                opts.save_state,
-                opts.liouvillian,
+                opts.save_state.name(),
+                opts.liouvillian.name(),
                 avail as f64 / 1e9
             )));
         }
     }
     if opts.liouvillian == LiouvillianKind::SuperOperator {
-        superop::check_size(&Generator::new(&p.lindblad_terms())).map_err(MasterError::Refused)?;
+        superop::check_size(&Generator::new(terms)).map_err(MasterError::Refused)?;
     }
     Ok(())
 }
@@ -127,7 +163,9 @@ pub fn initial_state(p: &MicroParams, init: &[ModeState; 3]) -> Vec<C64> {
     states::kron3(&single(0), &single(1), &single(2), p.cutoffs)
 }
 
-/// The ODE right-hand side: 𝓛 in the layout the state is carried in.
+/// The ODE right-hand side: 𝓛 in the layout the state is carried in (one
+/// value per run, so the size difference of the variants does not matter).
+#[allow(clippy::large_enum_variant)]
 enum Rhs {
     /// Matrix-free kernel on the banded Hermitian layout (half the memory traffic).
     Kernel(Kernel),
@@ -170,7 +208,7 @@ impl OdeRhs for Rhs {
     }
 }
 
-/// Integrates the master equation from the product state `init` at
+/// Integrates the master equation of `p` from the product state `init` at
 /// `times[0]`; see [`solve_from`].
 pub fn solve(
     p: &MicroParams,
@@ -181,11 +219,13 @@ pub fn solve(
     progress: &mut dyn FnMut(f64),
 ) -> Result<MasterResult, MasterError> {
     let t0 = times.first().copied().unwrap_or(0.0);
-    solve_from(p, &initial_state(p, init), t0, times, opts, stop, progress)
+    solve_from(&p.lindblad_terms(), &initial_state(p, init), t0, times, opts, stop, progress)
 }
 
-/// Integrates the master equation from the density matrix `rho0` (full d×d,
-/// row-major) at time `t0` and records the observables at `times` (all
+/// Integrates `dρ/dt = −i[H, ρ] + Σ rate·D[L]ρ` for the model's operator terms
+/// (`terms`: H and the jump list on their Fock space — every term the model
+/// has, treated exactly) from the density matrix `rho0` (full d×d,
+/// row-major) at time `t0`, and records the observables at `times` (all
 /// ≥ `t0`; a save time equal to `t0` reports `rho0` itself).
 ///
 /// Refuses, before allocating anything large, a run whose memory estimate
@@ -194,7 +234,7 @@ pub fn solve(
 /// within one integrator step with the results so far (`interrupted`) and
 /// the state reached (`rho_final` at `t_final`), from which it can resume.
 pub fn solve_from(
-    p: &MicroParams,
+    terms: &LindbladTerms,
     rho0: &[C64],
     t0: f64,
     times: &[f64],
@@ -202,17 +242,17 @@ pub fn solve_from(
     stop: &Arc<AtomicBool>,
     progress: &mut dyn FnMut(f64),
 ) -> Result<MasterResult, MasterError> {
-    check_resources(p, opts, times.len())?;
-    let d = p.space().dim();
+    check_resources(terms, opts, times.len())?;
+    let sp = terms.hamiltonian.space;
+    let d = sp.dim();
     if rho0.len() != d * d {
         return Err(MasterError::Refused(format!(
             "the initial density matrix has {} entries, but cutoffs {:?} need {d}x{d}",
             rho0.len(),
-            p.cutoffs
+            sp.dims
         )));
     }
-    let terms = p.lindblad_terms();
-    let generator = Generator::new(&terms);
+    let generator = Generator::new(terms);
     let (rhs, backend) = match opts.liouvillian {
         LiouvillianKind::Kernel => {
             let k = Kernel::new(generator);
@@ -224,11 +264,10 @@ pub fn solve_from(
         }
     };
     let layout = rhs.layout();
-    let sp = p.space();
-    let dims = p.cutoffs;
+    let dims = sp.dims;
     let ops: [Operator; 3] = [sp.lower(0), sp.lower(1), sp.lower(2)];
     let numbers: [Operator; 3] = [sp.number(0), sp.number(1), sp.number(2)];
-    let power_op = heisenberg(&terms, &numbers[1]);
+    let power_op = heisenberg(terms, &numbers[1]);
 
     let mut res = MasterResult { backend, ..Default::default() };
     let keep_all = opts.save_state == SaveState::All;
@@ -323,7 +362,7 @@ impl MasterResult {
     }
 }
 
-/// Truncation and trace checks (PHYSICS.md §6): the run is kept, but flagged.
+/// Truncation and trace checks (docs/physics.md §7): the run is kept, but flagged.
 fn guards(r: &MasterResult) -> Vec<String> {
     let mut w = Vec::new();
     for (m, name) in crate::space::MODE_NAMES.iter().enumerate() {

@@ -1,4 +1,4 @@
-//! The master equation against the exact moment solution (PHYSICS.md §2) and
+//! The master equation against the exact moment solution (docs/physics.md §2) and
 //! the conservation laws: trace, Hermiticity, positivity.
 
 use super::*;
@@ -132,7 +132,7 @@ fn resumed_run_equals_the_uninterrupted_run_to_integrator_tolerance() {
     assert!(first.interrupted && first.series.len() == 5);
     let rho = first.rho_final.clone().unwrap();
     let go = Arc::new(AtomicBool::new(false));
-    let rest = solve_from(&p, &rho, first.t_final, &times[5..], &o, &go, &mut |_| {}).unwrap();
+    let rest = solve_from(&p.lindblad_terms(), &rho, first.t_final, &times[5..], &o, &go, &mut |_| {}).unwrap();
     first.extend(rest);
     assert!(!first.interrupted);
     assert_eq!(first.series.t, whole.series.t);

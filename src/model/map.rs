@@ -1,11 +1,11 @@
-//! The microscopic ↔ reduced parameter map (PHYSICS.md §3, §5).
+//! The microscopic ↔ reduced parameter map (docs/physics.md §3, §5).
 //!
 //! Forward: the adiabatic elimination of the mediator c, i.e. the Schur
 //! complement of the exact three-mode drift M, normalised to the coupling rate
 //! g = Γ_eff·|μ_a μ_b| and brought to the paper's form by the gauge
 //! b → b·e^{iφ}, φ = arg(μ_a μ_b*).
 //!
-//! Inverse: the family of PHYSICS.md §5 that reaches every realizable reduced
+//! Inverse: the family of docs/physics.md §6 that reaches every realizable reduced
 //! point, at a requested elimination ratio r = |M_cc| / max(|M_aa|, |M_bb|).
 
 use super::{MicroParams, ReducedParams};
@@ -22,16 +22,21 @@ pub enum MapError {
     )]
     NoCoupling(C64),
     #[error(
-        "delta_c = {0}: the reduced two-mode model (PHYSICS.md §3) assumes a resonant mediator (delta_c = 0); \
+        "delta_c = {0}: the reduced two-mode model (docs/physics.md §3) assumes a resonant mediator (delta_c = 0); \
          with delta_c != 0 the induced coupling is not purely dissipative"
     )]
     DetunedMediator(f64),
     #[error(
         "gamma_a*gamma_b = {product:.6} < 1: no passive three-mode system (kappa >= 0) produces this point \
-         (PHYSICS.md §5); the nearest realizable point at the same delta_r and alpha is gamma_a = {near_a:.6}, \
+         (docs/physics.md §6); the nearest realizable point at the same delta_r and alpha is gamma_a = {near_a:.6}, \
          gamma_b = {near_b:.6}"
     )]
     NotRealizable { product: f64, near_a: f64, near_b: f64 },
+    #[error(
+        "model.{0} is non-zero: the reduced two-mode model is the paper's linear model and has no such term \
+         (docs/physics.md §10), so the elimination is not defined here"
+    )]
+    ExtraTerm(&'static str),
     #[error("elimination ratio {0} must be a finite number > 0")]
     BadRatio(f64),
 }
@@ -39,7 +44,7 @@ pub enum MapError {
 /// The forward map of one microscopic point.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ReducedMap {
-    /// Exact three-mode drift of the means (PHYSICS.md §2).
+    /// Exact three-mode drift of the means (docs/physics.md §2).
     pub drift: CMat<3>,
     /// Γ_eff = (Γ/2)²/M_cc (Lindblad-rate units of the config).
     pub gamma_eff: f64,
@@ -62,6 +67,9 @@ pub fn elimination_ratio(m: &CMat<3>) -> f64 {
 
 /// Microscopic → reduced (adiabatic elimination of c).
 pub fn to_reduced(p: &MicroParams) -> Result<ReducedMap, MapError> {
+    if let Some(t) = p.extra_terms().first() {
+        return Err(MapError::ExtraTerm(t.key()));
+    }
     if p.delta[2] != 0.0 {
         return Err(MapError::DetunedMediator(p.delta[2]));
     }
@@ -106,7 +114,7 @@ pub fn nearest_realizable(r: &ReducedParams) -> (f64, f64) {
 }
 
 /// Reduced → microscopic at elimination ratio `ratio`, by the family of
-/// PHYSICS.md §5 in the time unit 1/g (g = 1): q = u²/v² = √(γ_a/γ_b), v = 1,
+/// docs/physics.md §6 in the time unit 1/g (g = 1): q = u²/v² = √(γ_a/γ_b), v = 1,
 /// p_a = u/s, p_ca = s/u, p_b = v/s, p_cb = s/v (μ_a = μ_b = 1), M_cc = Γ²/4
 /// (Γ_eff = 1), s² = Γ/w with w in the middle of its allowed interval (all κ
 /// strictly positive when the interval is not a point), δ_a,b = δ_ra,rb,
@@ -147,8 +155,7 @@ pub fn from_reduced(r: &ReducedParams, ratio: f64, cutoffs: [usize; 3]) -> Resul
         p_b: C64::new(v / s, 0.0),
         p_ca: C64::new(s / u, 0.0),
         p_cb: C64::new(s / v, 0.0),
-        n_th: [0.0; 3],
-        n_th_shared: [0.0; 2],
+        ..MicroParams::linear(cutoffs)
     })
 }
 

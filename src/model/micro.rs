@@ -1,5 +1,5 @@
 //! Microscopic three-mode parameters and the model's operator terms
-//! (PHYSICS.md §1). Rates are Lindblad rates.
+//! (docs/physics.md §1). Rates are Lindblad rates.
 
 use super::ParamError;
 use crate::space::{FockSpace, Operator};
@@ -26,6 +26,41 @@ pub struct MicroParams {
     pub n_th: [f64; 3],
     /// Mean occupations of the shared baths [n_za, n_zb].
     pub n_th_shared: [f64; 2],
+    /// Kerr nonlinearities [K_a, K_b, K_c]: H += Σ_j (K_j/2) j†j†j j.
+    pub kerr: [f64; 3],
+    /// Cross-Kerr couplings [K_ab, K_ac, K_bc]: H += K_ab n_a n_b + K_ac n_a n_c + K_bc n_b n_c.
+    pub cross_kerr: [f64; 3],
+    /// Coherent exchange [g_ab, g_ac, g_bc]: H += g_ab a†b + g_ab* b†a (likewise ac, bc).
+    pub exchange: [C64; 3],
+    /// Dephasing rates [γφ_a, γφ_b, γφ_c] (Lindblad rates): jumps √γφ_j j†j.
+    pub dephasing: [f64; 3],
+}
+
+/// A term of the model beyond the paper's linear one, by its config key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExtraTerm {
+    Kerr,
+    CrossKerr,
+    Exchange,
+    Dephasing,
+}
+
+impl ExtraTerm {
+    /// The `[model]` key that sets it.
+    pub fn key(self) -> &'static str {
+        match self {
+            ExtraTerm::Kerr => "kerr",
+            ExtraTerm::CrossKerr => "cross_kerr",
+            ExtraTerm::Exchange => "exchange",
+            ExtraTerm::Dephasing => "dephasing",
+        }
+    }
+
+    /// Quadratic in the ladder operators (keeps the moment hierarchy closed
+    /// and the state Gaussian).
+    pub fn is_quadratic(self) -> bool {
+        self == ExtraTerm::Exchange
+    }
 }
 
 /// Largest Hilbert-space dimension accepted (ρ alone would take 16·d² bytes:
@@ -33,24 +68,61 @@ pub struct MicroParams {
 pub const MAX_DIM: usize = 17_000;
 
 impl MicroParams {
-    /// The benchmark point of `scripts/bench_peers.py` and
-    /// `configs/master/bench.toml`: κ_a = κ_b = 0.1, κ_c = 2, Γ = 1, all p = 1,
-    /// all δ = 0.3, E = 0.15, zero temperature.
-    pub fn bench_point(cutoffs: [usize; 3]) -> Self {
+    /// The terms beyond the paper's model that are non-zero here.
+    pub fn extra_terms(&self) -> Vec<ExtraTerm> {
+        let mut v = Vec::new();
+        if self.kerr.iter().any(|&k| k != 0.0) {
+            v.push(ExtraTerm::Kerr);
+        }
+        if self.cross_kerr.iter().any(|&k| k != 0.0) {
+            v.push(ExtraTerm::CrossKerr);
+        }
+        if self.exchange.iter().any(|g| g.norm() != 0.0) {
+            v.push(ExtraTerm::Exchange);
+        }
+        if self.dephasing.iter().any(|&g| g != 0.0) {
+            v.push(ExtraTerm::Dephasing);
+        }
+        v
+    }
+
+    /// The paper's model: only detunings, drive, local and shared baths.
+    pub fn linear(cutoffs: [usize; 3]) -> Self {
         let one = C64::new(1.0, 0.0);
+        let zero = C64::new(0.0, 0.0);
         Self {
             cutoffs,
-            delta: [0.3; 3],
-            drive: 0.15,
-            kappa: [0.1, 0.1, 2.0],
-            gamma: 1.0,
+            delta: [0.0; 3],
+            drive: 0.0,
+            kappa: [0.0; 3],
+            gamma: 0.0,
             p_a: one,
             p_b: one,
             p_ca: one,
             p_cb: one,
             n_th: [0.0; 3],
             n_th_shared: [0.0; 2],
+            kerr: [0.0; 3],
+            cross_kerr: [0.0; 3],
+            exchange: [zero; 3],
+            dephasing: [0.0; 3],
         }
+    }
+
+    /// The config key of the first non-zero bath occupation, if any
+    /// (`model.n_th[1]`, `model.n_th_shared[0]`).
+    pub fn thermal_key(&self) -> Option<&'static str> {
+        const LOCAL: [&str; 3] = ["model.n_th[0]", "model.n_th[1]", "model.n_th[2]"];
+        const SHARED: [&str; 2] = ["model.n_th_shared[0]", "model.n_th_shared[1]"];
+        let local = self.n_th.iter().position(|&n| n != 0.0).map(|k| LOCAL[k]);
+        local.or_else(|| self.n_th_shared.iter().position(|&n| n != 0.0).map(|k| SHARED[k]))
+    }
+
+    /// The benchmark point of `scripts/bench_peers.py` and
+    /// `configs/master/bench.toml`: κ_a = κ_b = 0.1, κ_c = 2, Γ = 1, all p = 1,
+    /// all δ = 0.3, E = 0.15, zero temperature.
+    pub fn bench_point(cutoffs: [usize; 3]) -> Self {
+        Self { delta: [0.3; 3], drive: 0.15, kappa: [0.1, 0.1, 2.0], gamma: 1.0, ..Self::linear(cutoffs) }
     }
 
     pub fn validate(&self) -> Result<(), ParamError> {
@@ -76,6 +148,12 @@ impl MicroParams {
             ("delta[1]", self.delta[1]),
             ("delta[2]", self.delta[2]),
             ("drive", self.drive),
+            ("kerr[0]", self.kerr[0]),
+            ("kerr[1]", self.kerr[1]),
+            ("kerr[2]", self.kerr[2]),
+            ("cross_kerr[0]", self.cross_kerr[0]),
+            ("cross_kerr[1]", self.cross_kerr[1]),
+            ("cross_kerr[2]", self.cross_kerr[2]),
         ];
         for (name, value) in reals {
             if !value.is_finite() {
@@ -92,13 +170,25 @@ impl MicroParams {
             ("n_th[2]", self.n_th[2]),
             ("n_th_shared[0]", self.n_th_shared[0]),
             ("n_th_shared[1]", self.n_th_shared[1]),
+            ("dephasing[0]", self.dephasing[0]),
+            ("dephasing[1]", self.dephasing[1]),
+            ("dephasing[2]", self.dephasing[2]),
         ];
         for (name, value) in nonneg {
             if !value.is_finite() || value < 0.0 {
                 return Err(ParamError { name, value, reason: "must be a finite number >= 0" });
             }
         }
-        for (name, z) in [("p_a", self.p_a), ("p_b", self.p_b), ("p_ca", self.p_ca), ("p_cb", self.p_cb)] {
+        let complex = [
+            ("p_a", self.p_a),
+            ("p_b", self.p_b),
+            ("p_ca", self.p_ca),
+            ("p_cb", self.p_cb),
+            ("exchange[0]", self.exchange[0]),
+            ("exchange[1]", self.exchange[1]),
+            ("exchange[2]", self.exchange[2]),
+        ];
+        for (name, z) in complex {
             if !z.re.is_finite() || !z.im.is_finite() {
                 return Err(ParamError { name, value: f64::NAN, reason: "must be a finite (complex) number" });
             }
@@ -119,10 +209,31 @@ impl MicroParams {
             h = h.add(&sp.number(m).scale(C64::new(self.delta[m], 0.0)));
         }
         h = h.add(&a.clone().add(&a.adjoint()).scale(C64::new(self.drive, 0.0)));
+        // Terms beyond the paper (docs/physics.md §10); zero terms add nothing.
+        let lower = [&a, &b, &c];
+        let real = |x: f64| C64::new(x, 0.0);
+        for m in 0..3 {
+            if self.kerr[m] != 0.0 {
+                let l = lower[m];
+                let kerr = l.adjoint().mul(&l.adjoint()).mul(l).mul(l);
+                h = h.add(&kerr.scale(real(0.5 * self.kerr[m])));
+            }
+        }
+        const PAIRS: [(usize, usize); 3] = [(0, 1), (0, 2), (1, 2)];
+        for (k, &(m, n)) in PAIRS.iter().enumerate() {
+            if self.cross_kerr[k] != 0.0 {
+                h = h.add(&sp.number(m).mul(&sp.number(n)).scale(real(self.cross_kerr[k])));
+            }
+            let g = self.exchange[k];
+            if g.norm() != 0.0 {
+                let (lm, ln) = (lower[m], lower[n]);
+                h = h.add(&lm.adjoint().mul(ln).scale(g)).add(&ln.adjoint().mul(lm).scale(g.conj()));
+            }
+        }
         let z_a = a.clone().scale(self.p_a).add(&c.clone().scale(self.p_ca));
         let z_b = b.clone().scale(self.p_b).add(&c.clone().scale(self.p_cb));
         let mut jumps = Vec::new();
-        // A bath with occupation n: √(κ(1+n)) L and √(κ n) L† (PHYSICS.md §1).
+        // A bath with occupation n: √(κ(1+n)) L and √(κ n) L† (docs/physics.md §1).
         let mut bath = |rate: f64, n: f64, l: &Operator| {
             if rate * (1.0 + n) > 0.0 {
                 jumps.push(Jump { rate: rate * (1.0 + n), op: l.clone() });
@@ -136,18 +247,23 @@ impl MicroParams {
         bath(self.kappa[2], self.n_th[2], &c);
         bath(self.gamma, self.n_th_shared[0], &z_a);
         bath(self.gamma, self.n_th_shared[1], &z_b);
+        for m in 0..3 {
+            if self.dephasing[m] > 0.0 {
+                jumps.push(Jump { rate: self.dephasing[m], op: sp.number(m) });
+            }
+        }
         LindbladTerms { hamiltonian: h, jumps }
     }
 }
 
-/// One dissipator rate·D[op].
+/// One dissipator `rate·D[op]`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Jump {
     pub rate: f64,
     pub op: Operator,
 }
 
-/// H and the jump operators: dρ/dt = −i[H, ρ] + Σ rate·D[op]ρ.
+/// H and the jump operators: `dρ/dt = −i[H, ρ] + Σ rate·D[op]ρ`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LindbladTerms {
     pub hamiltonian: Operator,

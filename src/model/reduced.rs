@@ -1,4 +1,4 @@
-//! Parameters of the paper's two-mode reduced model (PHYSICS.md §3–§5).
+//! Parameters of the paper's two-mode reduced model (docs/physics.md §3–§5).
 
 use thiserror::Error;
 
@@ -77,13 +77,13 @@ impl ReducedParams {
         Ok(())
     }
 
-    /// Whether a passive three-mode system can produce this point (PHYSICS.md §5).
+    /// Whether a passive three-mode system can produce this point (docs/physics.md §6).
     pub fn realizability(&self) -> Realizability {
         Realizability { product: self.gamma_a * self.gamma_b }
     }
 }
 
-/// The realizability verdict of PHYSICS.md §5: every microscopic parameter set
+/// The realizability verdict of docs/physics.md §6: every microscopic parameter set
 /// (κ_j ≥ 0, Γ ≥ 0, any complex p) gives γ_a·γ_b ≥ 1 in units of g, so points
 /// with γ_a·γ_b < 1 — in particular the whole broken phase — cannot be built
 /// from passive parts.
@@ -107,7 +107,7 @@ impl Realizability {
         if self.is_realizable() {
             format!(
                 "realizable: gamma_a*gamma_b = {:.6} >= 1, a passive three-mode system with \
-                 non-negative losses produces this point (PHYSICS.md §5)",
+                 non-negative losses produces this point (docs/physics.md §6)",
                 self.product
             )
         } else {
@@ -115,7 +115,7 @@ impl Realizability {
                 "not realizable: gamma_a*gamma_b = {:.6} < 1; every passive three-mode system \
                  (kappa >= 0, Gamma >= 0, any p) has gamma_a*gamma_b >= 1, so this point — like \
                  the paper's whole broken phase — exists only as a phenomenological model \
-                 (PHYSICS.md §5)",
+                 (docs/physics.md §6)",
                 self.product
             )
         }

@@ -1,10 +1,9 @@
-//! Exact three-mode first moments (PHYSICS.md §2): because H is quadratic and
+//! Exact three-mode first moments (docs/physics.md §2): because H is quadratic and
 //! every jump operator is linear, x = (⟨a⟩, ⟨b⟩, ⟨c⟩) obeys dx/dt = −M x + f
 //! exactly, at any temperature (thermal baths add noise, not drift).
 
-use crate::config::ModeState;
 use crate::linalg::{self, CMat};
-use crate::model::MicroParams;
+use crate::model::{MicroParams, ModeState};
 use crate::observables::{series::Series, ModeMetrics};
 use num_complex::Complex64 as C64;
 
@@ -22,10 +21,16 @@ pub fn drift(p: &MicroParams) -> (CMat<3>, [C64; 3]) {
     m[2][0] = m[0][2].conj();
     m[1][2] = 0.5 * g * p.p_b.conj() * p.p_cb;
     m[2][1] = m[1][2].conj();
+    // Coherent exchange g_mn a_m†a_n + h.c.: d⟨a_m⟩/dt gains −i g_mn ⟨a_n⟩ and
+    // d⟨a_n⟩/dt gains −i g_mn* ⟨a_m⟩ (quadratic: the equations stay closed).
+    for (k, (a, b)) in [(0, 1), (0, 2), (1, 2)].into_iter().enumerate() {
+        m[a][b] += i * p.exchange[k];
+        m[b][a] += i * p.exchange[k].conj();
+    }
     (m, [-i * p.drive, C64::new(0.0, 0.0), C64::new(0.0, 0.0)])
 }
 
-/// Means at each time from x(t0 = times[0]) = x0, through the exponential of
+/// Means at each time from `x(t0 = times[0]) = x0`, through the exponential of
 /// the augmented drift [[−M, f], [0, 0]] (exact; any M, singular or defective).
 pub fn means(p: &MicroParams, x0: [C64; 3], times: &[f64]) -> Vec<[C64; 3]> {
     let (m, f) = drift(p);
@@ -78,7 +83,7 @@ pub fn is_gaussian(init: &[ModeState; 3]) -> bool {
 /// battery metrics at `times`, exactly, at a cost independent of any cutoff.
 ///
 /// The battery's reduced state is a displaced thermal state with mean β = ⟨b⟩
-/// and n̄ = N_bb, whose ergotropy is |β|² (PHYSICS.md §6), entropy
+/// and n̄ = N_bb, whose ergotropy is |β|² (docs/physics.md §7), entropy
 /// (n̄+1)ln(n̄+1) − n̄ ln n̄ and purity 1/(2n̄+1). For a non-Gaussian start (a
 /// Fock state) the means and occupations stay exact but those three are NaN.
 pub fn solve(p: &MicroParams, init: &[ModeState; 3], times: &[f64]) -> Series {

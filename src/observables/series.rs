@@ -1,4 +1,4 @@
-//! The time series every three-mode engine reports (PHYSICS.md §6), under the
+//! The time series every three-mode engine reports (docs/physics.md §7), under the
 //! same names in every output group (`/master`, `/moments`).
 
 use super::ModeMetrics;

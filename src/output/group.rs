@@ -160,6 +160,19 @@ impl Group {
         self.put_attr(name, shape, data)
     }
 
+    /// The `units` and `description` attributes of dataset `name` (what makes
+    /// a file self-describing; the texts come from [`super::schema`]).
+    pub fn describe_dataset(&self, name: &str, units: &str, description: &str) -> Result<(), OutputError> {
+        let op = || format!("describing {:?}", self.child_path(name));
+        let ds = self.inner.dataset(name).map_err(self.hdf5_err(op()))?;
+        for (key, text) in [("units", units), ("description", description)] {
+            let v = self.varlen(text, op)?;
+            let attr = ds.new_attr::<VarLenUnicode>().shape(()).create(key).map_err(self.hdf5_err(op()))?;
+            attr.as_writer().write_raw(&[v]).map_err(self.hdf5_err(op()))?;
+        }
+        Ok(())
+    }
+
     /// Strings of any shape (variable-length UTF-8), as dataset or attribute.
     pub fn strings_shaped(&self, name: &str, shape: &[usize], data: &[String], attribute: bool) -> Result<(), OutputError> {
         let op = || format!("writing {:?}", self.child_path(name));

@@ -13,6 +13,7 @@
 mod group;
 pub mod read;
 pub mod record;
+pub mod schema;
 mod time;
 
 pub use group::Group;
@@ -39,14 +40,18 @@ pub enum OutputError {
         #[source]
         source: io::Error,
     },
-    /// The HDF5 library rejected an operation.
-    #[error("cannot write output file {path:?}: {op}: {source}")]
+    /// The HDF5 library rejected an operation (shown with the library's
+    /// reason only, not its whole error stack).
+    #[error("cannot write output file {path:?}: {op}: {}", brief(.source))]
     Hdf5 {
         path: PathBuf,
         op: String,
         #[source]
         source: hdf5::Error,
     },
+    /// An input file (to merge, plot, resume or seed a run) cannot be read.
+    #[error("cannot read input file {path:?}: {reason}")]
+    Read { path: PathBuf, reason: String },
     /// Data that cannot be represented in the file (e.g. a NUL in a string).
     #[error("cannot write output file {path:?}: {op}: {reason}")]
     Invalid {
@@ -77,6 +82,19 @@ impl OutputError {
             source,
         }
     }
+}
+
+/// The reason of an HDF5 error without the library's stack and details:
+/// its operating-system message (`error message = '...'`) if it has one,
+/// else the last clause (`file signature not found`).
+pub fn brief(e: &hdf5::Error) -> String {
+    let s = e.to_string();
+    if let Some(i) = s.find("error message = '") {
+        let rest = &s[i + "error message = '".len()..];
+        return rest.split('\'').next().unwrap_or(rest).to_string();
+    }
+    let first_line = s.lines().next().unwrap_or(&s);
+    first_line.rsplit(": ").next().unwrap_or(first_line).trim().to_string()
 }
 
 /// Makes temporary names unique within the process; the pid makes them

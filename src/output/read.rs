@@ -8,7 +8,7 @@ use num_complex::Complex64 as C64;
 use std::path::Path;
 
 fn err(path: &Path, op: String, e: hdf5::Error) -> OutputError {
-    OutputError::Hdf5 { path: path.to_path_buf(), op, source: e }
+    OutputError::Read { path: path.to_path_buf(), reason: format!("{op}: {}", super::brief(&e)) }
 }
 
 /// Reads a container (dataset or attribute) of a known qbsim type.
@@ -61,7 +61,14 @@ fn read_group(g: &hdf5::Group, group: &str, path: &Path, rec: &mut Record) -> Re
 
 /// Every dataset and attribute of an HDF5 file written by qbsim.
 pub fn read_file(path: &Path) -> Result<Record, OutputError> {
-    let f = hdf5::File::open(path).map_err(|e| err(path, "opening the file".into(), e))?;
+    let unreadable = |reason: String| OutputError::Read { path: path.to_path_buf(), reason };
+    // The operating system's reason first (missing, permission, a directory).
+    std::fs::File::open(path).map_err(|e| unreadable(e.to_string()))?;
+    if std::fs::metadata(path).is_ok_and(|m| m.is_dir()) {
+        return Err(unreadable("it is a directory".into()));
+    }
+    let f = hdf5::File::open(path)
+        .map_err(|e| unreadable(format!("not an HDF5 file, or a damaged one ({})", super::brief(&e))))?;
     let mut rec = Record::default();
     let root = f.group("/").map_err(|e| err(path, "opening /".into(), e))?;
     read_group(&root, "/", path, &mut rec)?;

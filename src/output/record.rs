@@ -128,6 +128,11 @@ impl Record {
                 (Data::I64(v), true) => g.attr_shaped(name, shape, v)?,
                 (Data::Str(v), a) => g.strings_shaped(name, shape, v, a)?,
             }
+            if !k.attribute {
+                if let Some(e) = super::schema::dataset(&k.group, name) {
+                    g.describe_dataset(name, &e.units, &e.description)?;
+                }
+            }
         }
         Ok(())
     }
@@ -204,6 +209,12 @@ impl Group {
     pub fn attr_i64(&self, name: &str, v: i64) -> Result<(), OutputError> {
         self.put(name, true, vec![], Data::I64(vec![v]))
     }
+    pub fn attr_i8(&self, name: &str, v: i8) -> Result<(), OutputError> {
+        self.put(name, true, vec![], Data::I8(vec![v]))
+    }
+    pub fn write_i8(&self, name: &str, data: &[i8]) -> Result<(), OutputError> {
+        self.put(name, false, vec![data.len()], Data::I8(data.to_vec()))
+    }
     pub fn attr_u8(&self, name: &str, v: u8) -> Result<(), OutputError> {
         self.put(name, true, vec![], Data::U8(vec![v]))
     }
@@ -212,6 +223,9 @@ impl Group {
     }
     pub fn attr_f64_slice(&self, name: &str, v: &[f64]) -> Result<(), OutputError> {
         self.put(name, true, vec![v.len()], Data::F64(v.to_vec()))
+    }
+    pub fn attr_c64_slice(&self, name: &str, v: &[C64]) -> Result<(), OutputError> {
+        self.put(name, true, vec![v.len()], Data::C64(v.to_vec()))
     }
     pub fn attr_i64_slice(&self, name: &str, v: &[i64]) -> Result<(), OutputError> {
         self.put(name, true, vec![v.len()], Data::I64(v.to_vec()))

@@ -15,6 +15,27 @@ pub struct Traces {
     pub reduced_time: bool,
     /// The reduced point and its phase, from the attributes of `/reduced`.
     pub point: Option<ReducedPoint>,
+    /// The `[model]` parameters (attributes of `/master` or `/moments`).
+    pub model: Option<ModelParams>,
+}
+
+/// The three-mode model of a `[model]` run, from the attributes of `/master`
+/// (or `/moments`); each field only if present.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ModelParams {
+    pub cutoffs: Option<Vec<f64>>,
+    pub kappa: Option<Vec<f64>>,
+    pub gamma: Option<f64>,
+    pub drive: Option<f64>,
+    pub delta: Option<Vec<f64>>,
+    pub n_th: Option<Vec<f64>>,
+}
+
+/// Whether the file holds a partial result: `/@interrupted = 1` or
+/// `/master/@interrupted = 1`, and the time reached if known.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Interrupted {
+    pub t_final: Option<f64>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -248,6 +269,10 @@ impl<'a> View<'a> {
         self.item(group, name, true).and_then(|it| as_f64(&it.data)).and_then(|v| v.first().copied())
     }
 
+    fn attr_f64s(&self, group: &str, name: &str) -> Option<Vec<f64>> {
+        self.item(group, name, true).and_then(|it| as_f64(&it.data))
+    }
+
     fn attr_str(&self, group: &str, name: &str) -> Option<String> {
         match self.item(group, name, true) {
             Some(Item { data: Data::Str(v), .. }) => v.first().cloned(),
@@ -255,10 +280,13 @@ impl<'a> View<'a> {
         }
     }
 
-    fn strings(&self, group: &str, name: &str) -> Option<Vec<String>> {
-        match self.dataset(group, name) {
-            Some(Item { data: Data::Str(v), .. }) => Some(v.clone()),
-            _ => None,
+    /// Phases by name, from strings (older files) or from the int8 codes of
+    /// `phase_codes` (−1 unbroken, 0 marginal, 1 broken, 2 exceptional point).
+    fn phases(&self, group: &str, name: &str, attribute: bool) -> Option<Vec<String>> {
+        match self.item(group, name, attribute).map(|it| &it.data) {
+            Some(Data::Str(v)) => Some(v.clone()),
+            Some(d) => as_f64(d).map(|codes| codes.into_iter().map(phase_name).collect()),
+            None => None,
         }
     }
 
@@ -267,6 +295,17 @@ impl<'a> View<'a> {
             Some(Item { data: Data::Str(v), .. }) => Some(v.clone()),
             _ => None,
         }
+    }
+}
+
+/// The name of a phase code (`/reduced/@phase_codes`).
+pub fn phase_name(code: f64) -> String {
+    match code as i64 {
+        -1 => "unbroken".into(),
+        0 => "marginal".into(),
+        1 => "broken".into(),
+        2 => "exceptional_point".into(),
+        _ => format!("code {code}"),
     }
 }
 
@@ -283,8 +322,8 @@ pub fn extract(rec: &Record, sel: &Selection) -> Result<Vec<Named>, PlotError> {
     }
     let mut out = Vec::new();
     let mut push = |name: &str, data: FigureData| out.push(Named { name: name.into(), data });
-    if let Some(t) = traces(&v)? {
-        push("traces", FigureData::Traces(t));
+    for (name, t) in traces(&v)? {
+        push(name, FigureData::Traces(t));
     }
     if v.has_group("/phase") {
         if let Some(m) = markers(&v)? {
@@ -321,7 +360,12 @@ pub fn extract(rec: &Record, sel: &Selection) -> Result<Vec<Named>, PlotError> {
     Ok(out)
 }
 
-fn traces(v: &View) -> Result<Option<Traces>, PlotError> {
+/// The time traces: one figure of every engine that shares a clock. A
+/// `/reduced` group overlays `/master` and `/moments` only when it was mapped
+/// from the same `[model]` (the file then has `/map`, and `/reduced/t` is in
+/// the config's time unit); a `/reduced` of its own `[reduced]` config lives on
+/// the clock τ = g t and gets a figure of its own (`traces_reduced`).
+fn traces(v: &View) -> Result<Vec<(&'static str, Traces)>, PlotError> {
     let mut engines = Vec::new();
     for engine in ["master", "moments", "reduced"] {
         let g = format!("/{engine}");
@@ -337,10 +381,9 @@ fn traces(v: &View) -> Result<Option<Traces>, PlotError> {
         engines.push(EngineTrace { engine: engine.into(), t, energy, power });
     }
     if engines.is_empty() {
-        return Ok(None);
+        return Ok(Vec::new());
     }
-    let reduced_time = engines.iter().all(|e| e.engine == "reduced");
-    let point = v.attr_str("/reduced", "phase").map(|phase| ReducedPoint {
+    let point = v.phases("/reduced", "phase", true).and_then(|p| p.into_iter().next()).map(|phase| ReducedPoint {
         gamma_a: v.attr_f64("/reduced", "gamma_a").unwrap_or(f64::NAN),
         gamma_b: v.attr_f64("/reduced", "gamma_b").unwrap_or(f64::NAN),
         delta_ra: v.attr_f64("/reduced", "delta_ra").unwrap_or(f64::NAN),
@@ -348,7 +391,41 @@ fn traces(v: &View) -> Result<Option<Traces>, PlotError> {
         phase,
         realizable: v.attr_f64("/reduced", "realizable").map(|r| r != 0.0),
     });
-    Ok(Some(Traces { engines, reduced_time, point }))
+    let model_group = ["/master", "/moments"].into_iter().find(|g| v.dataset(g, "energy_b").is_some());
+    let model = model_group.map(|g| ModelParams {
+        cutoffs: v.attr_f64s(g, "cutoffs"),
+        kappa: v.attr_f64s(g, "kappa"),
+        gamma: v.attr_f64(g, "gamma"),
+        drive: v.attr_f64(g, "drive"),
+        delta: v.attr_f64s(g, "delta"),
+        n_th: v.attr_f64s(g, "n_th"),
+    });
+    let mapped = v.has_group("/map");
+    let (micro, reduced): (Vec<EngineTrace>, Vec<EngineTrace>) = engines.into_iter().partition(|e| e.engine != "reduced");
+    let mut out = Vec::new();
+    if micro.is_empty() {
+        // Only /reduced: its own clock, unless it was mapped from a [model].
+        out.push(("traces", Traces { engines: reduced, reduced_time: !mapped, point, model: None }));
+    } else if mapped || reduced.is_empty() {
+        let mut all = micro;
+        all.extend(reduced);
+        out.push(("traces", Traces { engines: all, reduced_time: false, point: if mapped { point } else { None }, model }));
+    } else {
+        out.push(("traces", Traces { engines: micro, reduced_time: false, point: None, model }));
+        out.push(("traces_reduced", Traces { engines: reduced, reduced_time: true, point, model: None }));
+    }
+    Ok(out)
+}
+
+/// Whether the record is an interrupted (partial) result.
+pub fn interrupted(rec: &Record) -> Option<Interrupted> {
+    let v = View(rec);
+    let flag = |g: &str| v.attr_f64(g, "interrupted").is_some_and(|x| x != 0.0);
+    if !(flag("/") || flag("/master")) {
+        return None;
+    }
+    let t_final = v.attr_f64("/master", "t_final").or_else(|| v.f64s("/master", "t").ok().flatten().and_then(|(_, t)| t.last().copied()));
+    Some(Interrupted { t_final: t_final.filter(|t| t.is_finite()) })
 }
 
 fn phase_map(v: &View) -> Result<PhaseMap, PlotError> {
@@ -394,7 +471,7 @@ fn markers(v: &View) -> Result<Option<MarkerTraces>, PlotError> {
         Some(_) => v.shaped(g, "power_b", &dims)?,
         None => vec![f64::NAN; energy.len()],
     };
-    let phases = v.strings(g, "phase").filter(|p| p.len() == delta_r.len());
+    let phases = v.phases(g, "phase", false).filter(|p| p.len() == delta_r.len());
     let realizable = match v.dataset(g, "realizable") {
         Some(_) => Some(v.vec(g, "realizable", Some(delta_r.len()))?),
         None => None,
@@ -499,7 +576,7 @@ fn validation(v: &View) -> Result<Option<Validation>, PlotError> {
     }
     let a = |n: &str| v.attr_f64(g, n).unwrap_or(f64::NAN);
     let point = format!(
-        "γ_a = {}, γ_b = {}, δ_ra = {}, δ_rb = {}",
+        "γ_a = {}, γ_b = {}, δ_{{ra}} = {}, δ_{{rb}} = {}",
         num(a("gamma_a")),
         num(a("gamma_b")),
         num(a("delta_ra")),
@@ -519,8 +596,9 @@ fn validation(v: &View) -> Result<Option<Validation>, PlotError> {
     Ok(Some(Validation::Errors { point, verdict, ratio, err_moments_reduced, err_master_moments, slope: v.attr_f64(g, "slope") }))
 }
 
-/// A number as people write it: up to 4 significant digits, no trailing
-/// zeros, scientific (`1.5e−5`) outside 1e-3 ..= 1e5, and a true minus sign.
+/// A number as people write it, as figure markup: up to 4 significant
+/// digits, no trailing zeros, scientific (`1.5×10^{−5}`) outside 1e-3 ..= 1e5,
+/// and a true minus sign.
 pub fn num(x: f64) -> String {
     if !x.is_finite() || x == 0.0 {
         return if x == 0.0 { "0".into() } else { format!("{x}") };
@@ -535,7 +613,8 @@ pub fn num(x: f64) -> String {
     s.replace('-', "−")
 }
 
-/// Scientific notation with up to 4 significant digits: `2.5e−4`.
+/// Scientific notation with up to 4 significant digits, as figure markup
+/// with a true superscript: `2.5×10^{−4}` (a mantissa of 1 is dropped: `10^{5}`).
 pub fn sci(x: f64) -> String {
     if x == 0.0 || !x.is_finite() {
         return num(x);
@@ -544,7 +623,11 @@ pub fn sci(x: f64) -> String {
     let s = match s.split_once('e') {
         Some((m, e)) => {
             let m = if m.contains('.') { m.trim_end_matches('0').trim_end_matches('.') } else { m };
-            format!("{m}e{e}")
+            match m {
+                "1" => format!("10^{{{e}}}"),
+                "-1" => format!("-10^{{{e}}}"),
+                _ => format!("{m}×10^{{{e}}}"),
+            }
         }
         None => s,
     };

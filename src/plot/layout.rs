@@ -4,14 +4,22 @@
 
 use super::data::{self, num, Eigen, FigureData, MarkerTraces, PhaseMap, SweepLine, SweepMap, TCrit, Traces, Validation};
 use super::geometry::{cell_edges, hatch, merge_cells, zero_contour, Segment};
+use super::typeset::{self, escape};
 use plotters::style::RGBColor;
 
 /// One image: title lines, an optional legend strip under them, and panels
-/// side by side with relative widths.
+/// side by side with relative widths. Every text is figure markup
+/// ([`typeset`]: `E_B`, `γ_{a}`, `10^{−3}`; literal names go through
+/// [`escape`]).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Figure {
     /// The first line is the title proper; further lines are smaller subtitles.
     pub title: Vec<String>,
+    /// A warning in red under the title (an interrupted, partial result).
+    pub banner: Option<String>,
+    /// Notes on the data drawn (points not finite, hence omitted), shown under
+    /// the title so that no gap in a curve goes unexplained.
+    pub notes: Vec<String>,
     pub size: (u32, u32),
     pub panels: Vec<Panel>,
     /// Relative panel widths (same length as `panels`).
@@ -257,28 +265,331 @@ pub fn quiet_corner(x: &Axis, y: &Axis, shapes: &[Shape], box_frac: (f64, f64)) 
     boxes.iter().min_by_key(|b| count(b.1, b.2)).map_or(Legend::UpperLeft, |b| b.0)
 }
 
+/// Text size of in-plot legends, in pixels (the renderer uses it too).
+pub const LEGEND_FONT: f64 = 17.0;
+
 /// The legend's size as fractions of the plot of a single-panel figure of
 /// `size` pixels (the renderer's fonts, margins and label areas).
 fn legend_frac(shapes: &[Shape], size: (u32, u32)) -> (f64, f64) {
-    let labels: Vec<usize> = shapes
+    let labels: Vec<f64> = shapes
         .iter()
         .filter_map(|s| match s {
             Shape::Line { label, .. } | Shape::Segments { label, .. } | Shape::Points { label, .. } | Shape::Rect { label, .. } => {
-                label.as_ref().map(|l| l.chars().count())
+                label.as_ref().map(|l| typeset::width(l, LEGEND_FONT))
             }
             Shape::Text { .. } => None,
         })
         .collect();
-    let chars = labels.iter().copied().max().unwrap_or(0) as f64;
+    let text = labels.iter().copied().fold(0.0, f64::max);
     let plot_w = f64::from(size.0).max(400.0) - 160.0;
     let plot_h = f64::from(size.1).max(300.0) - 200.0;
-    ((chars * 9.4 + 90.0) / plot_w, (labels.len() as f64 * 24.0 + 40.0) / plot_h)
+    ((text + 100.0) / plot_w, (labels.len() as f64 * 26.0 + 40.0) / plot_h)
+}
+
+/// A figure with no banner and no notes.
+fn figure_of(title: Vec<String>, size: (u32, u32), panels: Vec<Panel>, widths: Vec<u32>, strip: Vec<LegendItem>) -> Figure {
+    Figure { title, banner: None, notes: Vec::new(), size, panels, widths, strip }
 }
 
 /// A single-panel figure whose legend goes where it hides the least.
 fn single(title: Vec<String>, size: (u32, u32), x: Axis, y: Axis, shapes: Vec<Shape>) -> Figure {
     let legend = quiet_corner(&x, &y, &shapes, legend_frac(&shapes, size));
-    Figure { title, size, panels: vec![panel(x, y, shapes, legend)], widths: vec![1], strip: Vec::new() }
+    figure_of(title, size, vec![panel(x, y, shapes, legend)], vec![1], Vec::new())
+}
+
+/// The banner of an interrupted file.
+pub fn banner_text(i: &data::Interrupted) -> String {
+    match i.t_final {
+        Some(t) => format!("INTERRUPTED — partial result (t ≤ {})", num(t)),
+        None => "INTERRUPTED — partial result".into(),
+    }
+}
+
+/// "what: k of n points not finite (omitted)", if any is not finite.
+pub fn not_finite_note(what: &str, v: &[f64]) -> Option<String> {
+    let k = v.iter().filter(|x| !x.is_finite()).count();
+    (k > 0).then(|| format!("{what}: {k} of {} points not finite (omitted)", v.len()))
+}
+
+// ------------------------------------------------------------- ticks
+
+/// How the tick labels of one axis are written: one format per axis, chosen
+/// from its range, so no axis mixes `1000` with `10^{4}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TickFormat {
+    /// Linear axis, fixed decimals: `0.0, 0.5, 1.0`.
+    Fixed(usize),
+    /// Linear axis of very large or small values: `m×10^{e}` with one
+    /// exponent and one number of mantissa decimals for the axis.
+    Sci { exp: i32, decimals: usize },
+    /// Log axis within 10^{−3} … 10^{4}: plain numbers `0.01, 0.1, 1, 10`.
+    Plain,
+    /// Log axis beyond: powers `10^{−5}`, `2×10^{−5}`.
+    Power,
+}
+
+/// The ticks of an axis: labelled (major) ones with their markup, and
+/// unlabelled minor ones.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Ticks {
+    pub major: Vec<(f64, String)>,
+    pub minor: Vec<f64>,
+    pub format: TickFormat,
+}
+
+/// A 1-2-2.5-5 step giving at most about `n` intervals over `span`.
+fn nice_step(span: f64, n: usize) -> f64 {
+    let raw = span / n.max(1) as f64;
+    let mag = 10f64.powf(raw.log10().floor());
+    [1.0, 2.0, 2.5, 5.0, 10.0].iter().map(|m| m * mag).find(|s| *s >= raw * (1.0 - 1e-9)).unwrap_or(10.0 * mag)
+}
+
+/// Decimals that write every multiple of `step` exactly.
+fn step_decimals(step: f64) -> usize {
+    let e = step.log10().floor();
+    let mant = step / 10f64.powf(e);
+    let extra = usize::from((mant - 2.5).abs() < 1e-6);
+    ((-e).max(0.0) as usize + extra).min(12)
+}
+
+fn minus(s: String) -> String {
+    s.replace('-', "−")
+}
+
+fn linear_ticks(lo: f64, hi: f64, n: usize) -> Ticks {
+    let (lo, hi) = (lo.min(hi), lo.max(hi));
+    if !(lo.is_finite() && hi.is_finite() && hi > lo) {
+        return Ticks { major: Vec::new(), minor: Vec::new(), format: TickFormat::Fixed(0) };
+    }
+    let step = nice_step(hi - lo, n);
+    let (k0, k1) = ((lo / step - 1e-9).ceil() as i64, (hi / step + 1e-9).floor() as i64);
+    let vals: Vec<f64> = (k0..=k1).map(|k| if k == 0 { 0.0 } else { k as f64 * step }).collect();
+    let m = vals.iter().fold(0.0f64, |a, v| a.max(v.abs()));
+    let format = if m >= 1e5 || (m > 0.0 && m < 1e-2) {
+        let exp = m.log10().floor() as i32;
+        TickFormat::Sci { exp, decimals: step_decimals(step / 10f64.powi(exp)) }
+    } else {
+        TickFormat::Fixed(step_decimals(step))
+    };
+    let label = |v: f64| match format {
+        TickFormat::Fixed(d) => minus(format!("{v:.d$}")),
+        TickFormat::Sci { exp, decimals } if v != 0.0 => minus(format!("{:.decimals$}×10^{{{exp}}}", v / 10f64.powi(exp))),
+        _ => "0".into(),
+    };
+    Ticks { major: vals.iter().map(|&v| (v, label(v))).collect(), minor: Vec::new(), format }
+}
+
+/// Ticks of a log axis: the decades labelled (every second or third when
+/// there are many), also 2× and 5× them on a short axis, and a linear set
+/// when the axis holds less than two of those.
+fn log_ticks(lo: f64, hi: f64, n: usize) -> Ticks {
+    let (lo, hi) = (lo.min(hi), lo.max(hi));
+    if !(lo > 0.0 && hi.is_finite() && hi > lo) {
+        return Ticks { major: Vec::new(), minor: Vec::new(), format: TickFormat::Plain };
+    }
+    let (l, h) = (lo.log10(), hi.log10());
+    let inside = |v: f64| v >= lo * (1.0 - 1e-9) && v <= hi * (1.0 + 1e-9);
+    let (k0, k1) = ((l - 1e-9).ceil() as i32, (h + 1e-9).floor() as i32);
+    let multiples = |ms: &[f64]| -> Vec<(f64, i32, f64)> {
+        (k0 - 1..=k1).flat_map(|k| ms.iter().map(move |&m| (m, k, m * 10f64.powi(k)))).filter(|p| inside(p.2)).collect()
+    };
+    let all = multiples(&[1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0]);
+    let decades = multiples(&[1.0]);
+    let mut major: Vec<(f64, i32, f64)>;
+    if decades.len() >= 2 {
+        let stride = (1..).find(|s| decades.len().div_ceil(*s) <= n.max(2)).unwrap_or(1) as i32;
+        major = decades.iter().copied().filter(|p| p.1.rem_euclid(stride) == 0).collect();
+        if major.len() < 2 {
+            major = decades.clone();
+        }
+        if h - l < 2.5 {
+            major = multiples(&[1.0, 2.0, 5.0]);
+        }
+    } else {
+        major = multiples(&[1.0, 2.0, 5.0]);
+        if major.len() < 2 {
+            major = all.clone();
+        }
+        if major.len() < 2 {
+            // Less than a factor of two: linear ticks on the log axis.
+            let mut t = linear_ticks(lo, hi, n.min(4));
+            t.major.retain(|p| p.0 > 0.0);
+            return t;
+        }
+    }
+    let is_major = |v: f64| major.iter().any(|p| (p.2 - v).abs() <= 1e-9 * v);
+    // Minor ticks at every multiple, or only at the unlabelled decades when
+    // the axis spans many (the multiples would be a few pixels apart).
+    let minor = if h - l > 6.0 { &decades } else { &all }.iter().map(|p| p.2).filter(|&v| !is_major(v)).collect();
+    let (vmin, vmax) = (major.first().map_or(1.0, |p| p.2), major.last().map_or(1.0, |p| p.2));
+    let format = if vmin >= 1e-3 * (1.0 - 1e-9) && vmax <= 1e4 * (1.0 + 1e-9) { TickFormat::Plain } else { TickFormat::Power };
+    let label = |(m, k, v): (f64, i32, f64)| match format {
+        TickFormat::Plain => num(v),
+        _ if m == 1.0 => minus(format!("10^{{{k}}}")),
+        _ => minus(format!("{m}×10^{{{k}}}")),
+    };
+    Ticks { major: major.iter().map(|&p| (p.2, label(p))).collect(), minor, format }
+}
+
+/// The ticks of an axis with at most about `n` labels.
+pub fn ticks(a: &Axis, n: usize) -> Ticks {
+    if a.log {
+        log_ticks(a.lo, a.hi, n)
+    } else {
+        linear_ticks(a.lo, a.hi, n)
+    }
+}
+
+// ------------------------------------------------------------- names
+
+/// The physical symbol (markup) of a config key as swept (`model.kappa[2]` →
+/// κ_c), `None` for a key without one. The one table of these names.
+pub fn param_symbol(key: &str) -> Option<String> {
+    let (name, index) = match key.split_once('[') {
+        Some((n, rest)) => (n, Some(rest.strip_suffix(']')?.trim().parse::<usize>().ok()?)),
+        None => (key, None),
+    };
+    let mode = || index.and_then(|i| ["a", "b", "c"].get(i).copied());
+    let shared = || index.and_then(|i| ["za", "zb"].get(i).copied());
+    let complex = |sym: &str| match index {
+        None => Some(sym.to_string()),
+        Some(0) => Some(format!("Re {sym}")),
+        Some(1) => Some(format!("Im {sym}")),
+        _ => None,
+    };
+    Some(match name {
+        "model.kappa" => format!("κ_{}", mode()?),
+        "model.delta" => format!("δ_{}", mode()?),
+        "model.cutoffs" => format!("N_{}", mode()?),
+        "model.n_th" => format!("n_{{th,{}}}", mode()?),
+        "model.n_th_shared" => format!("n_{{th,{}}}", shared()?),
+        "model.gamma" if index.is_none() => "Γ".into(),
+        "model.drive" if index.is_none() => "E".into(),
+        "model.p_a" => complex("p_a")?,
+        "model.p_b" => complex("p_b")?,
+        "model.p_ca" => complex("p_{ca}")?,
+        "model.p_cb" => complex("p_{cb}")?,
+        "reduced.gamma_a" | "validation.gamma_a" if index.is_none() => "γ_a".into(),
+        "reduced.gamma_b" | "phase.gamma_b" | "validation.gamma_b" if index.is_none() => "γ_b".into(),
+        "reduced.delta_r" | "validation.delta_r" if index.is_none() => "δ_r".into(),
+        "reduced.delta_ra" if index.is_none() => "δ_{ra}".into(),
+        "reduced.delta_rb" if index.is_none() => "δ_{rb}".into(),
+        "reduced.drive_r" if index.is_none() => "E_r".into(),
+        "time.t_end" if index.is_none() => "t_{end}".into(),
+        _ => return None,
+    })
+}
+
+/// The axis label of a swept config key: its symbol and unit (rates of a
+/// `[model]` in the config's rate unit, reduced quantities in units of g), or
+/// the key itself when it has no symbol.
+pub fn param_label(key: &str) -> String {
+    let Some(sym) = param_symbol(key) else { return escape(key) };
+    let base = key.split('[').next().unwrap_or(key);
+    let unit = match base {
+        "model.kappa" | "model.delta" | "model.gamma" | "model.drive" => " (config rate unit)",
+        "reduced.gamma_a" | "reduced.gamma_b" | "reduced.delta_r" | "reduced.delta_ra" | "reduced.delta_rb" | "reduced.drive_r" | "phase.gamma_b" => {
+            " (units of g)"
+        }
+        "time.t_end" => " (config time unit)",
+        _ => "",
+    };
+    format!("{sym}{unit}")
+}
+
+/// A verdict written by qbsim (ASCII: `gamma_a*gamma_b >= 1`, `r^-0.992`) as
+/// figure markup with the symbols (γ_a γ_b ≥ 1, r^{−0.992}).
+pub fn verdict_markup(s: &str) -> String {
+    let mut t = s.to_string();
+    for (from, to) in [
+        ("gamma_a*gamma_b", "γ_a γ_b"),
+        ("gamma_a", "γ_a"),
+        ("gamma_b", "γ_b"),
+        ("Gamma", "Γ"),
+        ("delta_ra", "δ_{ra}"),
+        ("delta_rb", "δ_{rb}"),
+        ("delta_r", "δ_r"),
+        ("alpha", "α"),
+        ("kappa", "κ"),
+        (">=", "≥"),
+        ("<=", "≤"),
+        (" -1", " −1"),
+    ] {
+        t = t.replace(from, to);
+    }
+    // 0.250000 → 0.25, 1.000000 → 1 (summaries print six decimals).
+    let cs: Vec<char> = t.chars().collect();
+    let mut trimmed = String::with_capacity(t.len());
+    let mut i = 0;
+    while i < cs.len() {
+        if cs[i].is_ascii_digit() && (i == 0 || !(cs[i - 1].is_ascii_alphanumeric() || cs[i - 1] == '.')) {
+            let mut j = i;
+            while j < cs.len() && cs[j].is_ascii_digit() {
+                j += 1;
+            }
+            if j + 1 < cs.len() && cs[j] == '.' && cs[j + 1].is_ascii_digit() {
+                let mut k = j + 1;
+                while k < cs.len() && cs[k].is_ascii_digit() {
+                    k += 1;
+                }
+                let n: String = cs[i..k].iter().collect();
+                trimmed.push_str(n.trim_end_matches('0').trim_end_matches('.'));
+                i = k;
+                continue;
+            }
+            trimmed.extend(&cs[i..j]);
+            i = j;
+            continue;
+        }
+        trimmed.push(cs[i]);
+        i += 1;
+    }
+    // r^-0.992 → r^{−0.992}; 6.7e-4 → 6.7×10^{−4}.
+    let cs: Vec<char> = trimmed.chars().collect();
+    let mut out = String::new();
+    let mut i = 0;
+    let number = |j: usize| -> usize {
+        let mut k = j;
+        if k < cs.len() && (cs[k] == '-' || cs[k] == '+') {
+            k += 1;
+        }
+        while k < cs.len() && (cs[k].is_ascii_digit() || (cs[k] == '.' && cs.get(k + 1).is_some_and(|c| c.is_ascii_digit()))) {
+            k += 1;
+        }
+        k
+    };
+    while i < cs.len() {
+        let c = cs[i];
+        if c == '^' && cs.get(i + 1).is_some_and(|c| *c == '-' || *c == '+' || c.is_ascii_digit()) {
+            let e = number(i + 1);
+            let exp: String = cs[i + 1..e].iter().collect();
+            out.push_str(&format!("^{{{}}}", exp.replace('-', "−")));
+            i = e;
+            continue;
+        }
+        if c == 'e' && i > 0 && cs[i - 1].is_ascii_digit() && cs.get(i + 1).is_some_and(|c| *c == '-' || *c == '+' || c.is_ascii_digit()) {
+            let e = number(i + 1);
+            let exp: String = cs[i + 1..e].iter().collect::<String>().trim_start_matches('+').to_string();
+            if let Ok(k) = exp.parse::<i32>() {
+                // The mantissa already written: drop its trailing zeros, and a 1.
+                let start = out.rfind(|c: char| !(c.is_ascii_digit() || c == '.')).map_or(0, |j| j + out[j..].chars().next().map_or(1, char::len_utf8));
+                let mant = out[start..].to_string();
+                let mant = if mant.contains('.') { mant.trim_end_matches('0').trim_end_matches('.').to_string() } else { mant };
+                out.truncate(start);
+                let k = k.to_string().replace('-', "−");
+                if mant == "1" {
+                    out.push_str(&format!("10^{{{k}}}"));
+                } else {
+                    out.push_str(&format!("{mant}×10^{{{k}}}"));
+                }
+                i = e;
+                continue;
+            }
+        }
+        out.push(c);
+        i += 1;
+    }
+    out
 }
 
 // ------------------------------------------------------------- colours
@@ -434,7 +745,7 @@ pub fn figure(d: &FigureData) -> Figure {
 fn phase_words(phase: &str) -> String {
     match phase {
         "exceptional_point" => "exceptional point".into(),
-        p => format!("{p} phase"),
+        p => format!("{} phase", escape(p)),
     }
 }
 
@@ -446,6 +757,14 @@ fn realizable_words(r: Option<bool>) -> &'static str {
     }
 }
 
+/// Units of the reduced model: rates and detunings in units of g.
+const G_UNIT: &str = " (units of g)";
+/// The reduced time axis.
+pub const TAU_LABEL: &str = "τ = g t (dimensionless)";
+/// The time axis of a `[model]` run: the config's unit (its rates κ, Γ are
+/// per that unit).
+pub const T_CONFIG_LABEL: &str = "t (config time unit; κ, Γ per that unit)";
+
 /// One curve of an energy/power figure.
 struct Curve {
     t: Vec<f64>,
@@ -455,7 +774,30 @@ struct Curve {
     label: String,
 }
 
-/// Two panels side by side: E_B(t) and P_B(t).
+/// Notes on the non-finite points of the curves of a figure.
+fn curve_notes(lines: &[Curve]) -> Vec<String> {
+    let mut out = Vec::new();
+    for l in lines {
+        let t_bad = l.t.iter().filter(|x| !x.is_finite()).count();
+        let bad = |v: &[f64]| v.iter().zip(&l.t).filter(|(y, t)| !y.is_finite() || !t.is_finite()).count();
+        let (e, p) = (bad(&l.energy), bad(&l.power));
+        let n = l.t.len();
+        let mut parts = Vec::new();
+        if e > 0 {
+            parts.push(format!("E_B at {e} of {n}"));
+        }
+        if p > 0 {
+            parts.push(format!("P_B at {p} of {n}"));
+        }
+        if !parts.is_empty() || t_bad > 0 {
+            out.push(format!("{}: {} points not finite (omitted)", l.label, parts.join(", ")));
+        }
+    }
+    out
+}
+
+/// Two panels side by side: E_B(t) and P_B(t). The scales are chosen from
+/// exactly the curves drawn.
 fn energy_power(title: Vec<String>, t_label: &str, e_label: &str, p_label: &str, lines: Vec<Curve>) -> Figure {
     let e_curves: Vec<(&[f64], &[f64])> = lines.iter().map(|l| (l.t.as_slice(), l.energy.as_slice())).collect();
     let p_curves: Vec<(&[f64], &[f64])> = lines.iter().map(|l| (l.t.as_slice(), l.power.as_slice())).collect();
@@ -470,7 +812,53 @@ fn energy_power(title: Vec<String>, t_label: &str, e_label: &str, p_label: &str,
     pp.caption = Some("charging power".into());
     // One legend for both panels, above them: no curve is hidden behind it.
     let strip = lines.iter().map(|l| LegendItem::Line(l.stroke, l.label.clone())).collect();
-    Figure { title, size: (1500, 680), panels: vec![pe, pp], widths: vec![1, 1], strip }
+    let mut f = figure_of(title, (1500, 700), vec![pe, pp], vec![1, 1], strip);
+    f.notes = curve_notes(&lines);
+    f
+}
+
+/// `(0.1, 0.1, 2)`, or a single value when all three agree.
+fn triple(v: &[f64]) -> String {
+    if !v.is_empty() && v.iter().all(|x| *x == v[0]) {
+        return num(v[0]);
+    }
+    format!("({})", v.iter().map(|&x| num(x)).collect::<Vec<_>>().join(", "))
+}
+
+/// The compact parameter line of a `[model]` run.
+pub fn model_subtitle(m: &data::ModelParams) -> Option<String> {
+    let mut parts = Vec::new();
+    if let Some(c) = &m.cutoffs {
+        parts.push(format!("N_{{a,b,c}} = {}", c.iter().map(|&x| num(x)).collect::<Vec<_>>().join("×")));
+    }
+    if let Some(k) = &m.kappa {
+        parts.push(if k.len() == 3 && !k.iter().all(|x| *x == k[0]) {
+            format!("κ_{{a,b,c}} = {}", triple(k))
+        } else {
+            format!("κ = {}", triple(k))
+        });
+    }
+    if let Some(g) = m.gamma {
+        parts.push(format!("Γ = {}", num(g)));
+    }
+    if let Some(e) = m.drive {
+        parts.push(format!("E = {}", num(e)));
+    }
+    if let Some(d) = &m.delta {
+        parts.push(if d.len() == 3 && !d.iter().all(|x| *x == d[0]) {
+            format!("δ_{{a,b,c}} = {}", triple(d))
+        } else {
+            format!("δ = {}", triple(d))
+        });
+    }
+    if let Some(n) = &m.n_th {
+        parts.push(if n.len() == 3 && !n.iter().all(|x| *x == n[0]) {
+            format!("n_{{th;a,b,c}} = {}", triple(n))
+        } else {
+            format!("n_{{th}} = {}", triple(n))
+        });
+    }
+    (!parts.is_empty()).then(|| parts.join(", ") + " (rates in the config unit)")
 }
 
 fn traces(t: &Traces) -> Figure {
@@ -490,9 +878,13 @@ fn traces(t: &Traces) -> Figure {
         .collect();
     let names: Vec<&str> = t.engines.iter().map(|e| engine_style(&e.engine).1).collect();
     let mut title = vec![format!("Battery energy E_B and charging power P_B: {}", names.join(", "))];
+    if let Some(m) = t.model.as_ref().and_then(model_subtitle) {
+        title.push(m);
+    }
     if let Some(p) = &t.point {
+        let from = if t.reduced_time { "" } else { "mapped " };
         title.push(format!(
-            "reduced point γ_a = {}, γ_b = {}, δ_ra = {}, δ_rb = {}: {}{}",
+            "{from}reduced point γ_a = {}, γ_b = {}, δ_{{ra}} = {}, δ_{{rb}} = {}: {}{}",
             num(p.gamma_a),
             num(p.gamma_b),
             num(p.delta_ra),
@@ -502,9 +894,9 @@ fn traces(t: &Traces) -> Figure {
         ));
     }
     let (tl, pl) = if t.reduced_time {
-        ("τ = g t (1/g)", "P_B = dE_B/dτ (ħω_b·g)")
+        (TAU_LABEL, "P_B = \\dE_B/\\dτ (ħω_b)")
     } else {
-        ("t (time unit of the config)", "P_B = dE_B/dt (ħω_b per time unit)")
+        (T_CONFIG_LABEL, "P_B = \\dE_B/\\dt (ħω_b per config time unit)")
     };
     energy_power(title, tl, "E_B = ⟨b†b⟩ (ħω_b)", pl, lines)
 }
@@ -536,7 +928,7 @@ fn markers(m: &MarkerTraces) -> Figure {
     }
     sub += "; drive E_r = 1, vacuum start";
     let title = vec!["Battery energy and power at the markers of the phase diagram".to_string(), sub];
-    energy_power(title, "τ = g t (1/g)", "E_B (E_r²)", "P_B = dE_B/dτ (E_r²·g)", lines)
+    energy_power(title, TAU_LABEL, "E_B (E_r²)", "P_B = \\dE_B/\\dτ (E_r²)", lines)
 }
 
 /// Normalized (0..1) coordinate of a value on an axis, and back.
@@ -559,10 +951,9 @@ fn denorm(a: &Axis, u: f64) -> f64 {
 fn phase(p: &PhaseMap) -> Figure {
     let (nx, ny) = (p.delta_r.len(), p.alpha.len());
     let (ex, ey) = (cell_edges(&p.delta_r, false), cell_edges(&p.alpha, false));
-    let xr = (ex[0].min(ex[nx]), ex[0].max(ex[nx]));
-    let yr = (ey[0].min(ey[ny]), ey[0].max(ey[ny]));
-    let x = Axis::new("δ_r (g)", xr, false);
-    let y = Axis::new("α = (γ_a − γ_b)/2 (g)", yr, false);
+    let span = |e: &[f64]| extent(e).unwrap_or((-1.0, 1.0));
+    let x = Axis::new(format!("δ_r{G_UNIT}"), span(&ex), false);
+    let y = Axis::new(format!("α = (γ_a − γ_b)/2{G_UNIT}"), span(&ey), false);
     let (zlo, zhi) = extent(&p.growth).unwrap_or((-1.0, 1.0));
     let scale = ColorScale::Diverging { lo: zlo.min(0.0), hi: zhi.max(0.0) };
     let mut shapes = heat_cells(&p.delta_r, &p.alpha, &p.growth, &scale, false, false);
@@ -597,22 +988,27 @@ fn phase(p: &PhaseMap) -> Figure {
     }
     if !p.markers.is_empty() {
         shapes.push(Shape::Points { pts: p.markers.clone(), marker: Marker::Circle, size: 7, fill: WHITE, edge: BLACK, label: None });
-        strip.push(LegendItem::Point(Marker::Circle, WHITE, BLACK, "trace markers (_markers figure)".into()));
+        strip.push(LegendItem::Point(Marker::Circle, WHITE, BLACK, "trace markers (the markers figure)".into()));
     }
     let mut map = panel(x, y, shapes, Legend::None);
     map.grid = false;
-    let bar = colorbar("Re[−iλ₊] (g)", scale, zlo.min(0.0), zhi.max(0.0));
+    let bar = colorbar(&format!("Re[−iλ₊]{G_UNIT}"), scale, zlo.min(0.0), zhi.max(0.0));
     let gb = p.gamma_b.map_or(String::new(), |g| format!(", γ_b = {}", num(g)));
-    Figure {
-        title: vec![
+    let mut f = figure_of(
+        vec![
             format!("Phase diagram: growth rate Re[−iλ₊] over (δ_r, α){gb}"),
             "red: broken phase (E_B grows exponentially), blue: unbroken (E_B saturates)".into(),
         ],
-        size: (1250, 900),
-        panels: vec![map, bar],
-        widths: vec![11, 2],
+        (1250, 900),
+        vec![map, bar],
+        vec![11, 2],
         strip,
+    );
+    let bad = p.growth.iter().filter(|v| !v.is_finite()).count();
+    if bad > 0 {
+        f.notes.push(format!("Re[−iλ₊]: {bad} of {} grid points not finite (grey)", p.growth.len()));
     }
+    f
 }
 
 fn eigen(e: &Eigen) -> Figure {
@@ -621,6 +1017,7 @@ fn eigen(e: &Eigen) -> Figure {
     let mut re = Vec::new();
     let mut im = Vec::new();
     let mut strip = Vec::new();
+    let mut bad = 0;
     // The paper's Fig. 2 style: λ₊ dashed over a solid λ₋ (black for one α).
     for (k, row) in e.rows.iter().enumerate() {
         let (cp, cm) = if single { (PALETTE[0], BLACK) } else { (PALETTE[k % PALETTE.len()], PALETTE[k % PALETTE.len()]) };
@@ -630,6 +1027,7 @@ fn eigen(e: &Eigen) -> Figure {
         } else {
             strip.push(LegendItem::Line(stroke(cp, 3), format!("α = {}", num(row.alpha))));
         }
+        bad += row.plus.iter().chain(&row.minus).filter(|l| !(l.re.is_finite() && l.im.is_finite())).count();
         for (part, out) in [(0, &mut re), (1, &mut im)] {
             let f = |l: &num_complex::Complex64| if part == 0 { shift(l).re } else { shift(l).im };
             let yp: Vec<f64> = row.plus.iter().map(f).collect();
@@ -662,9 +1060,10 @@ fn eigen(e: &Eigen) -> Figure {
             .collect();
         lin_range(extent(&v))
     };
-    let mut pr = panel(Axis::new("δ_r (g)", xr, false), Axis::new("Re(λ± + iγ_b) (g)", yext(&re), false), re, Legend::None);
+    let dx = || Axis::new(format!("δ_r{G_UNIT}"), xr, false);
+    let mut pr = panel(dx(), Axis::new(format!("Re(λ± + iγ_b){G_UNIT}"), yext(&re), false), re, Legend::None);
     pr.caption = Some("real part".into());
-    let mut pi = panel(Axis::new("δ_r (g)", xr, false), Axis::new("Im(λ± + iγ_b) (g)", yext(&im), false), im, Legend::None);
+    let mut pi = panel(dx(), Axis::new(format!("Im(λ± + iγ_b){G_UNIT}"), yext(&im), false), im, Legend::None);
     pi.caption = Some("imaginary part".into());
     let title = if single {
         vec![
@@ -677,18 +1076,62 @@ fn eigen(e: &Eigen) -> Figure {
             format!("γ_b = {}; one colour per α, dashed λ₊, solid λ₋", num(e.gamma_b)),
         ]
     };
-    Figure { title, size: (1500, 680), panels: vec![pr, pi], widths: vec![1, 1], strip }
+    let mut f = figure_of(title, (1500, 700), vec![pr, pi], vec![1, 1], strip);
+    if bad > 0 {
+        f.notes.push(format!("λ±: {bad} values not finite (omitted)"));
+    }
+    f
 }
 
-/// The y range of the critical-time plot: set by the exact curve (it is the
-/// reference), with room below zero so Eq. (33)'s plunge is seen to leave the
-/// plot, and headroom above the curves for the legend; Eq. (33)'s values
-/// beyond that are clipped.
+/// The y range of the critical-time plot: from 0 (a time is never negative),
+/// set by the exact curve (it is the reference), with headroom above the
+/// curves for the legend; Eq. (33)'s values beyond that are clipped.
 fn tcrit_range(exact: &[f64], eq33: &[f64]) -> (f64, f64) {
-    match extent(exact) {
-        Some((_, hi)) if hi > 0.0 => (-0.25 * hi, 1.45 * hi),
-        _ => lin_range(extent(eq33)),
+    let pos = |v: &[f64]| extent(v.iter().filter(|x| **x > 0.0));
+    match pos(exact).or_else(|| pos(eq33)) {
+        Some((_, hi)) => (0.0, 1.45 * hi),
+        None => (0.0, 1.0),
     }
+}
+
+/// The runs of a curve where `valid(i)` holds at consecutive samples, each
+/// a polyline of its own: a curve is never drawn across an invalid sample
+/// (a pole, a negative or non-finite value).
+pub fn valid_runs(x: &[f64], y: &[f64], valid: impl Fn(usize) -> bool) -> Vec<Vec<(f64, f64)>> {
+    let mut runs = Vec::new();
+    let mut cur: Vec<(f64, f64)> = Vec::new();
+    for i in 0..x.len().min(y.len()) {
+        if valid(i) && x[i].is_finite() && y[i].is_finite() {
+            cur.push((x[i], y[i]));
+        } else if !cur.is_empty() {
+            runs.push(std::mem::take(&mut cur));
+        }
+    }
+    if !cur.is_empty() {
+        runs.push(cur);
+    }
+    runs
+}
+
+/// Runs joined into one polyline, separated by a non-finite point (where the
+/// renderer lifts the pen).
+fn joined(runs: Vec<Vec<(f64, f64)>>) -> Vec<(f64, f64)> {
+    let mut out = Vec::new();
+    for (k, r) in runs.into_iter().enumerate() {
+        if k > 0 {
+            out.push((f64::NAN, f64::NAN));
+        }
+        out.extend(r);
+    }
+    out
+}
+
+/// Where the paper's Eq. (33) is drawn: a positive, finite time in the
+/// broken phase (it is the asymptotic time of exponential growth). Its pole
+/// near the phase boundary lies between a sign change, so no line crosses it.
+pub fn eq33_valid(t: &TCrit, i: usize) -> bool {
+    let broken = t.growth.as_ref().is_none_or(|g| g.get(i).is_some_and(|&g| g > 0.0));
+    t.eq33.get(i).is_some_and(|v| v.is_finite() && *v > 0.0) && broken
 }
 
 fn tcrit(t: &TCrit) -> Figure {
@@ -715,35 +1158,45 @@ fn tcrit(t: &TCrit) -> Figure {
         }
     }
     shapes.push(Shape::Line {
-        pts: pts(&t.delta_r, &t.exact),
+        pts: joined(valid_runs(&t.delta_r, &t.exact, |i| t.exact[i] >= 0.0)),
         stroke: stroke(PALETTE[0], 4),
-        label: Some("exact: first root of E_B(τ) = E_max".into()),
+        label: Some("exact: first root of E_B(τ) = E_{max}".into()),
     });
+    let eq33 = valid_runs(&t.delta_r, &t.eq33, |i| eq33_valid(t, i));
+    let omitted = t.eq33.len() - eq33.iter().map(Vec::len).sum::<usize>();
     shapes.push(Shape::Line {
-        pts: pts(&t.delta_r, &t.eq33),
+        pts: joined(eq33),
         stroke: dashed(PALETTE[3], 3),
-        label: Some("paper's Eq. (33), asymptotic".into()),
+        label: Some("paper's Eq. (33), asymptotic (where positive, broken phase)".into()),
     });
-    let emax = t.e_max.map_or("E_max".to_string(), |e| format!("E_max = {} E_r²", num(e)));
+    let emax = t.e_max.map_or("E_{max}".to_string(), |e| format!("E_{{max}} = {} E_r²", num(e)));
     let gb = t.gamma_b.map_or(String::new(), |g| format!("γ_b = {}, ", num(g)));
-    single(
+    let mut f = single(
         vec![
             format!("Critical time to reach {emax}"),
-            format!("{gb}α = {}; the exact time diverges at the phase boundary, Eq. (33) turns negative", num(t.alpha)),
+            format!("{gb}α = {}; near the phase boundary the exact time grows steeply, Eq. (33) drops and turns negative", num(t.alpha)),
         ],
-        (1150, 760),
-        Axis::new("δ_r (g)", xr, false),
-        Axis::new("τ_crit = g t_crit (1/g)", yr, false),
+        (1150, 780),
+        Axis::new(format!("δ_r{G_UNIT}"), xr, false),
+        Axis::new("τ_{crit} = g t_{crit} (dimensionless)", yr, false),
         shapes,
-    )
+    );
+    let never = t.exact.iter().filter(|v| !v.is_finite()).count();
+    if never > 0 {
+        f.notes.push(format!("exact: E_{{max}} never reached at {never} of {} points (no value)", t.exact.len()));
+    }
+    if omitted > 0 {
+        f.notes.push(format!("Eq. (33): omitted at {omitted} of {} points (undefined for |δ_r| ≥ 1, ≤ 0, or outside the broken phase)", t.eq33.len()));
+    }
+    f
 }
 
-/// Greedy word wrap at `width` characters.
-fn wrap(text: &str, width: usize) -> Vec<String> {
+/// Greedy word wrap of markup at `width` pixels of text of `size` pixels.
+fn wrap(text: &str, size: f64, width: f64) -> Vec<String> {
     let mut lines = Vec::new();
     let mut cur = String::new();
     for w in text.split_whitespace() {
-        if !cur.is_empty() && cur.chars().count() + 1 + w.chars().count() > width {
+        if !cur.is_empty() && typeset::width(&format!("{cur} {w}"), size) > width {
             lines.push(std::mem::take(&mut cur));
         }
         if !cur.is_empty() {
@@ -757,11 +1210,23 @@ fn wrap(text: &str, width: usize) -> Vec<String> {
     lines
 }
 
+/// Markup as lines of about equal width, none wider than `width` pixels at
+/// `size` (a line up to 18 % too wide stays one line: the renderer shrinks
+/// its font to fit).
+fn wrap_balanced(text: &str, size: f64, width: f64) -> Vec<String> {
+    let total = typeset::width(text, size);
+    if total <= width * 1.18 {
+        return vec![text.to_string()];
+    }
+    let n = (total / width).ceil();
+    wrap(text, size, (total / n * 1.08).min(width))
+}
+
 fn validation(v: &Validation) -> Figure {
     match v {
         Validation::Verdict { point, verdict } => {
             let mut lines = vec![format!("reduced point: {point}"), String::new()];
-            lines.extend(wrap(verdict, 92));
+            lines.extend(wrap(&verdict_markup(verdict), 20.0, 1050.0));
             let shapes = lines
                 .iter()
                 .enumerate()
@@ -769,24 +1234,20 @@ fn validation(v: &Validation) -> Figure {
                 .collect();
             let mut p = panel(Axis::new("", (0.0, 1.0), false), Axis::new("", (0.0, 1.0), false), shapes, Legend::None);
             p.frame = false;
-            Figure {
-                title: vec!["Validation of the reduced model: not realizable, nothing was run".into()],
-                size: (1150, 520),
-                panels: vec![p],
-                widths: vec![1],
-                strip: Vec::new(),
-            }
+            figure_of(vec!["Validation of the reduced model: not realizable, nothing was run".into()], (1150, 520), vec![p], vec![1], Vec::new())
         }
         Validation::Errors { point, verdict, ratio, err_moments_reduced, err_master_moments, slope } => {
             let mut shapes = Vec::new();
             let slope_txt = slope.map_or(String::new(), |s| format!(", fitted slope {} (expected −1)", num((s * 1000.0).round() / 1000.0)));
             let mut all: Vec<f64> = err_moments_reduced.clone();
+            let mut notes: Vec<String> = Vec::new();
             shapes.push(Shape::Line {
                 pts: pts(ratio, err_moments_reduced),
                 stroke: stroke(PALETTE[0], 3),
                 label: Some(format!("reduction error |moments − reduced| / max E_B{slope_txt}")),
             });
             shapes.push(Shape::Points { pts: pts(ratio, err_moments_reduced), marker: Marker::Circle, size: 6, fill: PALETTE[0], edge: PALETTE[0], label: None });
+            notes.extend(not_finite_note("reduction error", err_moments_reduced));
             // The 1/r law through the first point, for the eye.
             if let (Some(&r0), Some(&e0)) = (ratio.first(), err_moments_reduced.first()) {
                 let refl: Vec<(f64, f64)> = ratio.iter().map(|&r| (r, e0 * r0 / r)).collect();
@@ -801,29 +1262,33 @@ fn validation(v: &Validation) -> Figure {
                     label: Some("|master − moments| (E_r²): integrator and truncation".into()),
                 });
                 shapes.push(Shape::Points { pts: pts(ratio, mm), marker: Marker::Square, size: 6, fill: PALETTE[1], edge: PALETTE[1], label: None });
+                notes.extend(not_finite_note("|master − moments|", mm));
             }
             let pos = |v: &[f64]| extent(v.iter().filter(|x| **x > 0.0)).unwrap_or((1e-3, 1.0));
             let (xl, xh) = pos(ratio);
             let (yl, yh) = pos(&all);
-            let x = Axis::new("elimination ratio r = |M_cc| / max(|M_aa|, |M_bb|)", log_range(xl, xh), true);
+            let x = Axis::new("elimination ratio r = |M_{cc}| / max(|M_{aa}|, |M_{bb}|)", log_range(xl, xh), true);
             // Headroom above the data for the legend.
             let y = Axis::new("max error of E_B over the run", log_range(yl, yh * 300.0), true);
             let mut title = vec![format!("Validation of the reduced model at {point}")];
             if let Some(v) = verdict {
-                title.extend(wrap(v, 140));
+                title.extend(wrap_balanced(&verdict_markup(v), 20.0, 1110.0));
             }
-            single(title, (1150, 800), x, y, shapes)
+            let mut f = single(title, (1150, 800), x, y, shapes);
+            f.notes = notes;
+            f
         }
     }
 }
 
 /// Words for a sweep scalar's name, unit last: `energy_b_final` →
-/// "E_B at the last save (ħω_b)".
+/// "E_B at the last save (ħω_b)" (markup; an unknown name literally).
 pub fn quantity_label(name: &str) -> String {
     let (base, fin) = match name.strip_suffix("_final") {
         Some(b) => (b, " at the last save"),
         None => (name, ""),
     };
+    let escaped;
     let (words, unit) = match base {
         "energy_b" => ("E_B", " (ħω_b)"),
         "power_b" => ("P_B", ""),
@@ -833,10 +1298,13 @@ pub fn quantity_label(name: &str) -> String {
         "ergotropy_b" => ("ergotropy of b", " (ħω_b)"),
         "entropy_b" => ("entropy of b", " (nats)"),
         "purity_b" => ("purity of b", ""),
-        "growth_rate" => ("growth rate Re[−iλ₊]", " (g)"),
+        "growth_rate" => ("growth rate Re[−iλ₊]", G_UNIT),
         "steady_energy_b" => ("steady-state E_B", " (ħω_b)"),
-        "wall_time_s" => ("wall time", " (s)"),
-        other => (other, ""),
+        "wall_time_s" => ("wall time", " (\\s)"),
+        other => {
+            escaped = escape(other);
+            (escaped.as_str(), "")
+        }
     };
     format!("{words}{fin}{unit}")
 }
@@ -846,12 +1314,13 @@ fn sweep_line(s: &SweepLine) -> Figure {
     let xlog = is_log_spaced(&xs);
     let ys: Vec<f64> = s.series.iter().flat_map(|c| c.y.iter().copied()).collect();
     let ylog = extent(&ys).is_some_and(|(lo, hi)| lo > 0.0 && hi / lo > 1e3);
+    let xlabel = param_label(&s.x_key);
     let x = {
         let (lo, hi) = extent(&xs).unwrap_or((0.0, 1.0));
         if xlog {
-            Axis::new(&s.x_key, log_range(lo, hi), true)
+            Axis::new(&xlabel, log_range(lo, hi), true)
         } else {
-            Axis::new(&s.x_key, lin_range(Some((lo, hi))), false)
+            Axis::new(&xlabel, lin_range(Some((lo, hi))), false)
         }
     };
     let label = quantity_label(&s.y_name);
@@ -861,27 +1330,33 @@ fn sweep_line(s: &SweepLine) -> Figure {
     };
     let markers = [Marker::Circle, Marker::Square, Marker::Triangle, Marker::Diamond];
     let mut shapes = Vec::new();
+    let mut notes = Vec::new();
     for (k, c) in s.series.iter().enumerate() {
         let (st, name) = if ["master", "moments", "reduced"].contains(&c.label.as_str()) {
             engine_style(&c.label)
         } else {
             (stroke(PALETTE[k % PALETTE.len()], 2), c.label.as_str())
         };
-        shapes.push(Shape::Line { pts: pts(&c.x, &c.y), stroke: st, label: Some(format!("{name} (/{}/{})", c.label, s.y_name)) });
+        let path = escape(&format!("/{}/{}", c.label, s.y_name));
+        shapes.push(Shape::Line { pts: pts(&c.x, &c.y), stroke: st, label: Some(format!("{} ({path})", escape(name))) });
         if c.x.len() <= 60 {
             let m = markers[k % markers.len()];
             shapes.push(Shape::Points { pts: pts(&c.x, &c.y), marker: m, size: 5, fill: st.color, edge: st.color, label: None });
         }
+        notes.extend(not_finite_note(&path, &c.y));
     }
-    single(vec![format!("Sweep: {} vs {}", quantity_label(&s.y_name), s.x_key)], (1150, 760), x, y, shapes)
+    let sym = param_symbol(&s.x_key).unwrap_or_else(|| escape(&s.x_key));
+    let mut f = single(vec![format!("Sweep: {} vs {sym}", quantity_label(&s.y_name))], (1150, 760), x, y, shapes);
+    f.notes = notes;
+    f
 }
 
 fn sweep_map(s: &SweepMap) -> Figure {
     let (xlog, ylog) = (is_log_spaced(&s.x), is_log_spaced(&s.y));
     let (ex, ey) = (cell_edges(&s.x, xlog), cell_edges(&s.y, ylog));
     let span = |e: &[f64]| extent(e).unwrap_or((0.0, 1.0));
-    let x = Axis::new(&s.x_key, span(&ex), xlog);
-    let y = Axis::new(&s.y_key, span(&ey), ylog);
+    let x = Axis::new(param_label(&s.x_key), span(&ex), xlog);
+    let y = Axis::new(param_label(&s.y_key), span(&ey), ylog);
     let (zlo, zhi) = extent(&s.z).unwrap_or((0.0, 1.0));
     let zlog = zlo > 0.0 && zhi / zlo > 1e3;
     let (zlo, zhi) = if zhi > zlo { (zlo, zhi) } else if zlog { (zlo / 2.0, zhi * 2.0) } else { (zlo - 0.5, zhi + 0.5) };
@@ -890,18 +1365,18 @@ fn sweep_map(s: &SweepMap) -> Figure {
     map.grid = false;
     let label = quantity_label(&s.z_name);
     let bar = colorbar(&label, scale, zlo, zhi);
-    let missing = s.z.iter().any(|v| !v.is_finite() || (zlog && *v <= 0.0));
-    let mut sub = format!("/{}/{} over {} × {}", s.group, s.z_name, s.x_key, s.y_key);
-    if missing {
-        sub += "; grey: no value";
+    let sym = |k: &str| param_symbol(k).unwrap_or_else(|| escape(k));
+    let sub = format!("{} over {} × {}", escape(&format!("/{}/{}", s.group, s.z_name)), sym(&s.x_key), sym(&s.y_key));
+    let mut f = figure_of(vec![format!("Sweep: {label}"), sub], (1250, 860), vec![map, bar], vec![11, 2], Vec::new());
+    let bad = s.z.iter().filter(|v| !v.is_finite()).count();
+    let nonpos = if zlog { s.z.iter().filter(|v| v.is_finite() && **v <= 0.0).count() } else { 0 };
+    if bad > 0 {
+        f.notes.push(format!("{bad} of {} points not finite or missing (grey)", s.z.len()));
     }
-    Figure {
-        title: vec![format!("Sweep: {label}"), sub],
-        size: (1250, 860),
-        panels: vec![map, bar],
-        widths: vec![11, 2],
-        strip: Vec::new(),
+    if nonpos > 0 {
+        f.notes.push(format!("{nonpos} points ≤ 0 on the log colour scale (grey)"));
     }
+    f
 }
 
 #[cfg(test)]
@@ -948,13 +1423,23 @@ mod tests {
 
     #[test]
     fn tcrit_range_follows_the_exact_curve() {
-        let (lo, hi) = tcrit_range(&[7.0, 60.0, f64::NAN], &[6.9, -1600.0, 220.0]);
-        assert!(lo < 0.0 && lo > -20.0 && hi > 60.0 && hi < 100.0);
+        let (lo, hi) = tcrit_range(&[7.0, 60.0, f64::NAN, f64::INFINITY], &[6.9, -1600.0, 220.0]);
+        assert!(lo == 0.0 && hi > 60.0 && hi < 100.0);
+    }
+
+    #[test]
+    fn verdicts_read_with_symbols() {
+        let v = verdict_markup("not realizable: gamma_a*gamma_b = 0.250000 < 1 at delta_r = 0 and alpha = 0.000000; falls like r^-0.992 (expected -1), 6.70e-4 at r = 1.000e3");
+        assert_eq!(
+            typeset::plain(&v),
+            "not realizable: γ_a γ_b = 0.25 < 1 at δ_r = 0 and α = 0; falls like r^−0.992 (expected −1), 6.7×10^−4 at r = 10^3"
+        );
     }
 
     #[test]
     fn wrap_keeps_words_and_width() {
-        let l = wrap("a bb ccc dddd eeeee", 7);
+        let w = |s: &str| typeset::width(s, 20.0);
+        let l = wrap("a bb ccc dddd eeeee", 20.0, w("dddd") + 1.0);
         assert_eq!(l, vec!["a bb", "ccc", "dddd", "eeeee"]);
     }
 

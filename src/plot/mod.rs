@@ -13,14 +13,18 @@
 //! 3. [`render`] draws a figure onto any plotters `DrawingBackend`: a PNG or
 //!    SVG file here, an in-memory RGB buffer in the tests.
 //!
-//! Text uses DejaVu Sans compiled into the binary (the `dejavu` crate) through
-//! plotters' `ab_glyph` feature, so no fontconfig, freetype or system fonts
-//! are needed on a cluster node.
+//! Text is figure markup ([`typeset`]: true subscripts and superscripts,
+//! italic symbols) set in DejaVu Sans and DejaVu Sans Oblique, compiled into
+//! the binary (the `dejavu` crate) and drawn from their glyph outlines: no
+//! fontconfig, freetype or system fonts are needed on a cluster node, and an
+//! SVG carries its glyphs as paths, so it looks the same on a machine
+//! without DejaVu.
 
 pub mod data;
 pub mod geometry;
 pub mod layout;
 pub mod render;
+pub mod typeset;
 
 use crate::output::read::read_file;
 use crate::output::record::Record;
@@ -107,7 +111,7 @@ fn read_reason(e: &OutputError) -> String {
         OutputError::Hdf5 { op, source, .. } => format!("{op}: {source}"),
         OutputError::Io { op, source, .. } => format!("{op}: {source}"),
         OutputError::Invalid { op, reason, .. } => format!("{op}: {reason}"),
-        OutputError::Target { reason, .. } => reason.clone(),
+        OutputError::Target { reason, .. } | OutputError::Read { reason, .. } => reason.clone(),
     }
 }
 
@@ -145,7 +149,16 @@ pub fn plot_file(file: &Path, opts: &PlotOptions) -> Result<Vec<PathBuf>, PlotEr
 pub fn figures_of(rec: &Record, opts: &PlotOptions) -> Result<Vec<(String, layout::Figure)>, PlotError> {
     let sel = data::Selection { x: opts.x.clone(), y: opts.y.clone() };
     let found = data::extract(rec, &sel)?;
-    Ok(found.into_iter().map(|n| (n.name, layout::figure(&n.data))).collect())
+    // A partial result says so on every figure drawn from it.
+    let banner = data::interrupted(rec).map(|i| layout::banner_text(&i));
+    Ok(found
+        .into_iter()
+        .map(|n| {
+            let mut fig = layout::figure(&n.data);
+            fig.banner = banner.clone();
+            (n.name, fig)
+        })
+        .collect())
 }
 
 /// Renders `fig` into an image file of the given format.
@@ -158,9 +171,8 @@ pub fn write_figure(fig: &layout::Figure, path: &Path, format: Format) -> Result
             root.present().map_err(|e| werr(e.to_string()))?;
         }
         Format::Svg => {
-            let root = SVGBackend::new(path, fig.size).into_drawing_area();
-            render::draw_figure(&root, fig, render::Target::Vector).map_err(|e| werr(e.0))?;
-            root.present().map_err(|e| werr(e.to_string()))?;
+            let doc = render::svg_document(fig).map_err(|e| werr(e.0))?;
+            std::fs::write(path, doc).map_err(|e| werr(e.to_string()))?;
         }
     }
     Ok(())

@@ -6,6 +6,7 @@ use super::data::{self, FigureData, Selection};
 use super::layout::{self, Figure};
 use super::render::{draw_figure, Target};
 use super::*;
+use super::{render, typeset};
 use crate::output::record::{Data, Item, Key, Record};
 use num_complex::Complex64 as C64;
 
@@ -62,7 +63,8 @@ fn phase_record() -> Record {
     put(&mut r, "/phase/markers", "tau", false, &[tau.len()], Data::F64(tau.clone()));
     put(&mut r, "/phase/markers", "energy_b", false, &[nm, tau.len()], Data::F64(energy));
     put(&mut r, "/phase/markers", "power_b", false, &[nm, tau.len()], Data::F64(power));
-    put(&mut r, "/phase/markers", "phase", false, &[nm], Data::Str(vec!["broken".into(), "unbroken".into()]));
+    // Phases as int8 codes (files since phase_codes; older ones hold strings).
+    put(&mut r, "/phase/markers", "phase", false, &[nm], Data::I8(vec![1, -1]));
     put(&mut r, "/phase/markers", "realizable", false, &[nm], Data::U8(vec![0, 1]));
     r
 }
@@ -82,6 +84,14 @@ fn trace_record() -> Record {
     for (n, v) in [("gamma_a", 1.5), ("gamma_b", 1.0), ("delta_ra", 0.2), ("delta_rb", -0.2)] {
         put(&mut r, "/reduced", n, true, &[], Data::F64(vec![v]));
     }
+    // The reduced point was mapped from this [model] (same clock).
+    put(&mut r, "/map", "g", true, &[], Data::F64(vec![0.5]));
+    put(&mut r, "/master", "cutoffs", true, &[3], Data::I64(vec![4, 4, 2]));
+    put(&mut r, "/master", "kappa", true, &[3], Data::F64(vec![0.1, 0.1, 2.0]));
+    put(&mut r, "/master", "gamma", true, &[], Data::F64(vec![1.0]));
+    put(&mut r, "/master", "drive", true, &[], Data::F64(vec![0.1]));
+    put(&mut r, "/master", "delta", true, &[3], Data::F64(vec![0.3, -0.3, 0.0]));
+    put(&mut r, "/master", "n_th", true, &[3], Data::F64(vec![0.0; 3]));
     r
 }
 
@@ -243,18 +253,63 @@ fn every_figure_kind_renders_a_non_blank_image_with_its_title() {
     }
 }
 
+fn svg(fig: &Figure) -> String {
+    render::svg_document(fig).map_err(|e| e.0).unwrap()
+}
+
+/// The accessible names of the text groups of an SVG: the plain text of
+/// every line drawn.
+fn svg_texts(s: &str) -> Vec<String> {
+    s.match_indices("aria-label=\"")
+        .map(|(i, m)| {
+            let rest = &s[i + m.len()..];
+            rest[..rest.find('"').unwrap()].replace("&lt;", "<").replace("&gt;", ">").replace("&quot;", "\"").replace("&amp;", "&")
+        })
+        .collect()
+}
+
 #[test]
-fn svg_output_is_a_complete_document() {
+fn svg_output_is_a_complete_document_with_text_as_outlines() {
     for (name, fig) in all_figures() {
-        let mut s = String::new();
-        {
-            let root = SVGBackend::with_string(&mut s, fig.size).into_drawing_area();
-            draw_figure(&root, &fig, Target::Vector).map_err(|e| e.0).unwrap();
-            root.present().unwrap();
-        }
+        let s = svg(&fig);
         assert!(s.starts_with("<svg") && s.trim_end().ends_with("</svg>"), "{name}");
-        assert!(s.contains("<text"), "{name}: no text");
+        // No text element and no font name: glyphs are paths, drawn by <use>.
+        assert!(!s.contains("<text") && !s.contains("font-family"), "{name}: text depends on a font");
+        assert!(s.contains("<path id=\"qg") && s.contains("<use xlink:href=\"#qg"), "{name}: no glyphs");
+        assert!(s.contains("xmlns:xlink="), "{name}");
+        // Every <use> refers to a defined glyph.
+        for (i, _) in s.match_indices("xlink:href=\"#") {
+            let id = &s[i + 13..i + 13 + s[i + 13..].find('"').unwrap()];
+            assert!(s.contains(&format!("<path id=\"{id}\"")), "{name}: {id} undefined");
+        }
+        let texts = svg_texts(&s);
+        assert!(texts.contains(&typeset::plain(&fig.title[0])), "{name}: title missing from {texts:?}");
     }
+}
+
+#[test]
+fn labels_are_set_with_true_subscripts_not_underscores() {
+    // Every label of every figure parses into runs, and no run shows an
+    // underscore, a caret or a brace (those are markup, never text).
+    for (name, fig) in all_figures() {
+        let mut labels: Vec<String> = fig.title.clone();
+        for p in &fig.panels {
+            labels.push(p.x.label.clone());
+            labels.push(p.y.label.clone());
+            labels.extend(p.caption.clone());
+        }
+        for l in &labels {
+            // Names from the file (verbatim, `…`) keep their underscores.
+            let l: String = l.split('`').step_by(2).collect();
+            for r in typeset::parse(&l) {
+                assert!(!r.text.contains(['_', '^', '{', '}']), "{name}: {l:?} shows markup in {r:?}");
+            }
+        }
+    }
+    let figs = figures_of(&phase_record(), &PlotOptions::default()).unwrap();
+    let (_, tc) = figs.iter().find(|f| f.0 == "tcrit").unwrap();
+    let runs = typeset::parse(&tc.panels[0].y.label);
+    assert!(runs.iter().any(|r| r.script == typeset::Script::Sub && r.text == "crit"), "{runs:?}");
 }
 
 #[test]
@@ -268,4 +323,240 @@ fn phase_figure_has_contour_hatching_and_markers() {
     assert_eq!(shapes.iter().filter(|s| matches!(s, layout::Shape::Points { .. })).count(), 2, "EPs and markers");
     assert_eq!(fig.strip.len(), 4);
     assert!(fig.panels[1].y_right, "colour bar");
+}
+
+#[test]
+fn sweep_axes_are_labelled_with_physical_names() {
+    let sym = |k: &str| layout::param_symbol(k);
+    assert_eq!(sym("model.kappa[2]").as_deref(), Some("κ_c"));
+    assert_eq!(typeset::plain(&layout::param_label("model.kappa[2]")), "κ_c (config rate unit)");
+    let parts = typeset::parse(&sym("model.kappa[2]").unwrap());
+    assert_eq!(parts, vec![typeset::Run { text: "κ".into(), script: typeset::Script::Base, italic: true }, typeset::Run { text: "c".into(), script: typeset::Script::Sub, italic: false }]);
+    for (key, want) in [
+        ("reduced.gamma_b", "γ_b"),
+        ("reduced.delta_r", "δ_r"),
+        ("model.gamma", "Γ"),
+        ("model.n_th[1]", "n_th,b"),
+        ("model.drive", "E"),
+        ("model.delta[0]", "δ_a"),
+        ("model.cutoffs[1]", "N_b"),
+    ] {
+        assert_eq!(sym(key).map(|s| typeset::plain(&s)).as_deref(), Some(want), "{key}");
+    }
+    // Unknown keys (and out-of-range indices) fall back to the key, literally.
+    assert_eq!(sym("model.kappa[7]"), None);
+    assert_eq!(typeset::plain(&layout::param_label("solver.rtol_x")), "solver.rtol_x");
+    // A sweep map's axes use them.
+    let figs = figures_of(&sweep_record(false), &PlotOptions::default()).unwrap();
+    let p = &figs[0].1.panels[0];
+    assert!(typeset::plain(&p.x.label).starts_with("δ_r") && typeset::plain(&p.y.label).starts_with("γ_b"), "{:?} {:?}", p.x.label, p.y.label);
+}
+
+/// The Eq. (33) line of a critical-time figure, as runs between pen lifts.
+fn eq33_runs(fig: &Figure) -> Vec<Vec<(f64, f64)>> {
+    let pts = fig.panels[0]
+        .shapes
+        .iter()
+        .find_map(|s| match s {
+            layout::Shape::Line { pts, label: Some(l), .. } if l.contains("Eq. (33)") => Some(pts.clone()),
+            _ => None,
+        })
+        .expect("an Eq. (33) line");
+    pts.split(|p| !p.0.is_finite() || !p.1.is_finite()).filter(|r| !r.is_empty()).map(<[_]>::to_vec).collect()
+}
+
+#[test]
+fn eq33_is_drawn_only_where_it_is_positive_and_finite() {
+    // Shaped like the real curve: a drop below zero, a pole (+220 → −1624),
+    // NaN beyond |δ_r| = 1.
+    let d: Vec<f64> = linspace(-1.2, 0.0, 13);
+    let eq33 = vec![f64::NAN, f64::NAN, f64::NAN, -2.3, -9.4, 11.4, 220.0, -1624.0, -4.2, 4.7, 12.0, 8.0, 7.0];
+    let growth: Vec<f64> = d.iter().map(|&x| if x.abs() < 0.866 { 0.3 } else { -0.2 }).collect();
+    let t = data::TCrit {
+        gamma_b: Some(0.5),
+        e_max: Some(1e3),
+        alpha: 0.0,
+        delta_r: d.clone(),
+        exact: d.iter().map(|&x| if x.abs() < 0.9 { 7.0 / (1.0 - x * x) } else { f64::NAN }).collect(),
+        eq33: eq33.clone(),
+        growth: Some(growth.clone()),
+    };
+    let fig = layout::figure(&FigureData::TCrit(t.clone()));
+    let runs = eq33_runs(&fig);
+    assert!(!runs.is_empty());
+    for run in &runs {
+        // Consecutive points of a run are consecutive samples, each valid:
+        // the line never bridges an invalid one.
+        let idx: Vec<usize> = run.iter().map(|p| d.iter().position(|&x| x == p.0).unwrap()).collect();
+        assert!(idx.windows(2).all(|w| w[1] == w[0] + 1), "{idx:?}");
+        for &i in &idx {
+            assert!(eq33[i].is_finite() && eq33[i] > 0.0 && growth[i] > 0.0, "sample {i}: {}", eq33[i]);
+        }
+    }
+    // Every valid sample is drawn, the rest is counted in a note.
+    let drawn: usize = runs.iter().map(Vec::len).sum();
+    let valid = (0..d.len()).filter(|&i| eq33[i].is_finite() && eq33[i] > 0.0 && growth[i] > 0.0).count();
+    assert_eq!(drawn, valid);
+    assert!(fig.notes.iter().any(|n| n.contains("Eq. (33)") && n.contains(&format!("{} of 13", 13 - valid))), "{:?}", fig.notes);
+    // The y axis starts at 0 and is finite.
+    let y = &fig.panels[0].y;
+    assert!(y.lo == 0.0 && y.hi.is_finite() && y.hi > 0.0);
+    // The file-made record (phase_record) too.
+    let figs = figures_of(&phase_record(), &PlotOptions::default()).unwrap();
+    let (_, tc) = figs.iter().find(|f| f.0 == "tcrit").unwrap();
+    assert!(eq33_runs(tc).iter().flatten().all(|p| p.1 > 0.0));
+}
+
+#[test]
+fn an_interrupted_file_carries_a_red_banner() {
+    let mut r = trace_record();
+    assert!(figures_of(&r, &PlotOptions::default()).unwrap().iter().all(|f| f.1.banner.is_none()));
+    put(&mut r, "/", "interrupted", true, &[], Data::U8(vec![1]));
+    put(&mut r, "/master", "t_final", true, &[], Data::F64(vec![12.5]));
+    let figs = figures_of(&r, &PlotOptions::default()).unwrap();
+    let fig = &figs[0].1;
+    assert_eq!(fig.banner.as_deref(), Some("INTERRUPTED — partial result (t ≤ 12.5)"));
+    let texts = svg_texts(&svg(fig));
+    assert!(texts.iter().any(|t| t == "INTERRUPTED — partial result (t ≤ 12.5)"), "{texts:?}");
+    // It is red, in the title area (above the panels) of the bitmap.
+    let buf = render(fig);
+    let w = fig.size.0 as usize;
+    let red = (0..120 * w).filter(|&i| buf[3 * i] > 150 && buf[3 * i + 1] < 60 && buf[3 * i + 2] < 60).count();
+    assert!(red > 300, "{red} red pixels in the title area");
+    // /master/@interrupted alone marks it too.
+    let mut r = trace_record();
+    put(&mut r, "/master", "interrupted", true, &[], Data::U8(vec![1]));
+    put(&mut r, "/", "interrupted", true, &[], Data::U8(vec![0]));
+    assert!(figures_of(&r, &PlotOptions::default()).unwrap()[0].1.banner.as_deref().is_some_and(|b| b.starts_with("INTERRUPTED")));
+}
+
+#[test]
+fn each_axis_has_one_tick_format() {
+    let axis = |lo: f64, hi: f64, log: bool| layout::Axis { label: String::new(), lo, hi, log, ticks: true };
+    // [1, 1e4] on a log axis: plain numbers throughout, never 1e4 beside 1000.
+    let t = layout::ticks(&axis(1.0, 1e4, true), 8);
+    assert_eq!(t.format, layout::TickFormat::Plain);
+    let labels: Vec<String> = t.major.iter().map(|m| typeset::plain(&m.1)).collect();
+    assert_eq!(labels, ["1", "10", "100", "1000", "10000"]);
+    // Wider: powers of ten throughout.
+    let t = layout::ticks(&axis(3e-7, 2e3, true), 8);
+    assert_eq!(t.format, layout::TickFormat::Power);
+    assert!(t.major.len() >= 3 && t.major.iter().all(|m| m.1.starts_with("10^{")), "{:?}", t.major);
+    // A log axis holding less than a decade still has labelled ticks.
+    for (lo, hi) in [(2.0, 8.0), (3.1, 4.2), (0.2, 0.9)] {
+        let t = layout::ticks(&axis(lo, hi, true), 8);
+        assert!(t.major.len() >= 2, "[{lo}, {hi}]: {:?}", t.major);
+    }
+    // Linear axes: one number of decimals, or one exponent.
+    let t = layout::ticks(&axis(-1.1, 1.1, false), 8);
+    let decimals: Vec<usize> = t.major.iter().map(|m| m.1.split('.').nth(1).map_or(0, str::len)).collect();
+    assert!(decimals.windows(2).all(|w| w[0] == w[1]) && t.major.len() >= 4, "{:?}", t.major);
+    let t = layout::ticks(&axis(0.0, 2.4e5, false), 6);
+    assert!(matches!(t.format, layout::TickFormat::Sci { exp: 5, .. }), "{:?}", t.format);
+    assert!(t.major.iter().all(|m| m.0 == 0.0 || m.1.ends_with("×10^{5}")), "{:?}", t.major);
+    // Every figure's axes: within an axis all labels share the format's shape.
+    for (name, fig) in all_figures() {
+        for p in fig.panels.iter().filter(|p| p.frame) {
+            for a in [&p.x, &p.y] {
+                let t = layout::ticks(a, 8);
+                let power = t.major.iter().filter(|m| m.1.contains("10^{")).count();
+                assert!(power == 0 || power == t.major.iter().filter(|m| m.0 != 0.0).count(), "{name}: {:?}", t.major);
+            }
+        }
+    }
+}
+
+#[test]
+fn non_finite_points_are_reported_and_never_break_an_axis() {
+    let mut r = trace_record();
+    let t = linspace(0.0, 20.0, 201);
+    let mut e: Vec<f64> = t.iter().map(|&t| (1.0 - (-0.3 * t).exp()).powi(2)).collect();
+    e[50] = f64::NAN;
+    e[51] = f64::INFINITY;
+    e[52] = f64::NEG_INFINITY;
+    put(&mut r, "/master", "energy_b", false, &[201], Data::F64(e));
+    let figs = figures_of(&r, &PlotOptions::default()).unwrap();
+    let fig = &figs[0].1;
+    assert!(fig.notes.iter().any(|n| n.contains("master equation") && n.contains("E_B at 3 of 201") && n.contains("not finite")), "{:?}", fig.notes);
+    for p in &fig.panels {
+        for a in [&p.x, &p.y] {
+            assert!(a.lo.is_finite() && a.hi.is_finite() && a.hi > a.lo, "{a:?}");
+        }
+    }
+    assert!(fig.panels[0].y.hi < 10.0, "inf must not stretch the axis: {:?}", fig.panels[0].y);
+    let texts = svg_texts(&svg(fig));
+    assert!(texts.iter().any(|t| t.contains("not finite (omitted)")), "{texts:?}");
+    // A curve with no finite point at all: still finite axes, and a note.
+    let mut r = trace_record();
+    put(&mut r, "/moments", "power_b", false, &[201], Data::F64(vec![f64::NAN; 201]));
+    let fig = &figures_of(&r, &PlotOptions::default()).unwrap()[0].1;
+    assert!(fig.notes.iter().any(|n| n.contains("exact moments") && n.contains("P_B at 201 of 201")), "{:?}", fig.notes);
+    assert!(fig.panels.iter().all(|p| p.y.lo.is_finite() && p.y.hi.is_finite()));
+    // A clean file has no notes.
+    assert!(figures_of(&trace_record(), &PlotOptions::default()).unwrap()[0].1.notes.is_empty());
+}
+
+/// Labels of the legend strip of a figure.
+fn strip_labels(fig: &Figure) -> Vec<String> {
+    fig.strip
+        .iter()
+        .map(|i| match i {
+            layout::LegendItem::Line(_, t) | layout::LegendItem::Hatch(_, t) | layout::LegendItem::Point(_, _, _, t) => t.clone(),
+        })
+        .collect()
+}
+
+#[test]
+fn a_reduced_run_not_mapped_from_the_model_is_not_overlaid() {
+    // /master saturates; a /reduced of its own [reduced] config (no /map)
+    // grows exponentially on the clock τ.
+    let mut r = trace_record();
+    r.items.retain(|k, _| k.group != "/map");
+    let tau = linspace(0.0, 10.0, 101);
+    let grow: Vec<f64> = tau.iter().map(|&t| (2.0 * t).exp() - 1.0).collect();
+    put(&mut r, "/reduced", "t", false, &[101], Data::F64(tau.clone()));
+    put(&mut r, "/reduced", "energy_b", false, &[101], Data::F64(grow.clone()));
+    put(&mut r, "/reduced", "power_b", false, &[101], Data::F64(grow));
+    let figs = figures_of(&r, &PlotOptions::default()).unwrap();
+    let names: Vec<&str> = figs.iter().map(|f| f.0.as_str()).collect();
+    assert_eq!(names, ["traces", "traces_reduced"]);
+    let (main, own) = (&figs[0].1, &figs[1].1);
+    assert_eq!(strip_labels(main), ["master equation", "exact moments"]);
+    assert!(main.panels.iter().all(|p| p.shapes.len() == 2), "only the two [model] engines are drawn");
+    // The scale comes from the curves drawn: the saturating ones are linear,
+    // even though the reduced curve (not drawn here) spans decades.
+    assert!(!main.panels[0].y.log);
+    assert_eq!(main.panels[0].x.label, layout::T_CONFIG_LABEL);
+    // The reduced model in its own figure, on τ, log (exponential growth).
+    assert_eq!(strip_labels(own), ["reduced model"]);
+    assert_eq!(own.panels[0].x.label, layout::TAU_LABEL);
+    assert!(own.panels[0].y.log);
+    // With /map (the same [model]), it is overlaid in the config's time unit.
+    let figs = figures_of(&trace_record(), &PlotOptions::default()).unwrap();
+    assert_eq!(figs.len(), 1);
+    assert_eq!(strip_labels(&figs[0].1), ["master equation", "reduced model", "exact moments"]);
+    assert_eq!(figs[0].1.panels[0].x.label, layout::T_CONFIG_LABEL);
+}
+
+#[test]
+fn phases_read_from_codes_and_from_strings() {
+    let out = data::extract(&phase_record(), &Selection::default()).unwrap();
+    let FigureData::Markers(m) = &out[0].data else { panic!("markers first") };
+    assert_eq!(m.markers.iter().map(|k| k.phase.clone().unwrap()).collect::<Vec<_>>(), ["broken", "unbroken"]);
+    // trace_record holds the phase as a string; a code gives the same title.
+    let title = |r: &Record| figures_of(r, &PlotOptions::default()).unwrap()[0].1.title.clone();
+    let mut r = trace_record();
+    let old = title(&r);
+    put(&mut r, "/reduced", "phase", true, &[], Data::I8(vec![-1]));
+    assert_eq!(title(&r), old);
+    assert!(old.iter().any(|l| typeset::plain(l).contains("unbroken phase (realizable)")), "{old:?}");
+}
+
+#[test]
+fn master_traces_carry_the_model_parameters() {
+    let figs = figures_of(&trace_record(), &PlotOptions::default()).unwrap();
+    let sub = typeset::plain(&figs[0].1.title[1]);
+    for want in ["N_a,b,c = 4×4×2", "κ_a,b,c = (0.1, 0.1, 2)", "Γ = 1", "E = 0.1", "δ_a,b,c = (0.3, −0.3, 0)", "n_th = 0"] {
+        assert!(sub.contains(want), "{want:?} not in {sub:?}");
+    }
 }

@@ -1,6 +1,6 @@
 //! Exact critical time: the first τ at which E_B(τ) reaches E_max (paper SM II),
 //! found by root-finding on the exact solution rather than by the asymptotic
-//! Eq. (33), which fails near the phase boundary (PHYSICS.md §4).
+//! Eq. (33), which fails near the phase boundary (docs/physics.md §5).
 
 use super::{linalg_step, ReducedModel, State};
 use num_complex::Complex64 as C64;

@@ -1,4 +1,4 @@
-//! The paper's adiabatically eliminated two-mode model (PHYSICS.md §3–§4).
+//! The paper's adiabatically eliminated two-mode model (docs/physics.md §3–§4).
 //!
 //! Time is the reduced time τ = g t. Drive convention: `H = … + E(a + a†)` gives
 //! `d⟨a⟩/dτ = … − iE_r`, the same convention as the master equation and the
@@ -16,6 +16,7 @@ pub mod critical;
 pub mod phase_diagram;
 
 use crate::linalg::{self, CMat};
+use crate::model::map::ReducedMap;
 use crate::model::ReducedParams;
 use num_complex::Complex64 as C64;
 
@@ -94,7 +95,11 @@ impl Phase {
         }
     }
 
-    /// Integer code for gridded output: −1 unbroken, 0 marginal, 1 broken, 2 EP.
+    /// The code table written beside every phase code in the output files.
+    pub const CODES: &'static str = "-1 unbroken, 0 marginal (Re[-i lambda_+] = 0), 1 broken, 2 exceptional point";
+
+    /// The one encoding of a phase in the output files (see [`Self::CODES`]):
+    /// −1 unbroken, 0 marginal, 1 broken, 2 exceptional point.
     pub fn code(&self) -> i8 {
         match self {
             Phase::Unbroken => -1,
@@ -247,3 +252,17 @@ pub fn linspace(start: f64, stop: f64, n: usize) -> Vec<f64> {
 
 #[cfg(test)]
 mod tests;
+
+/// The reduced model of a `[model]` point (its map `m`) from the vacuum at the
+/// microscopic `times`, back in the microscopic description: τ = g·t, the
+/// battery amplitude in the microscopic gauge b = e^{−iφ} b_red, and the
+/// power per microscopic time unit, d/dt = g d/dτ (docs/physics.md §3).
+pub fn microscopic_trajectory(m: &ReducedMap, times: &[f64]) -> (ReducedModel, Trajectory) {
+    let model = ReducedModel::new(m.reduced);
+    let tau: Vec<f64> = times.iter().map(|t| m.g * t).collect();
+    let mut traj = model.trajectory(&tau, &[C64::new(0.0, 0.0); 2]);
+    let phase = C64::from_polar(1.0, -m.gauge_phase);
+    traj.b.iter_mut().for_each(|b| *b *= phase);
+    traj.power_b.iter_mut().for_each(|pw| *pw *= m.g);
+    (model, traj)
+}

@@ -32,7 +32,7 @@ pub struct PhaseDiagram {
     pub lambda_minus: Array2<C64>,
     /// [`Phase::code`] per point.
     pub phase: Array2<i8>,
-    /// 1 where γ_a·γ_b ≥ 1 (PHYSICS.md §5).
+    /// 1 where γ_a·γ_b ≥ 1 (docs/physics.md §6).
     pub realizable: Array2<u8>,
     /// Exceptional points (δ_r, α) that lie inside the grid's ranges.
     pub exceptional_points: Vec<(f64, f64)>,
@@ -53,6 +53,19 @@ pub struct CriticalLine {
 }
 
 impl PhaseDiagram {
+    /// The time traces at the marker points `(δ_r, α)` of this diagram's
+    /// γ_b (Fig. 3 d–i), with E_r = 1, from the vacuum, at `tau`.
+    pub fn marker_traces(&self, markers: &[(f64, f64)], tau: &[f64]) -> Vec<(ReducedModel, super::Trajectory)> {
+        markers
+            .iter()
+            .map(|&(d, a)| {
+                let m = ReducedModel::new(ReducedParams::from_alpha(a, self.grid.gamma_b, d, 1.0));
+                let tr = m.trajectory(tau, &[C64::new(0.0, 0.0); 2]);
+                (m, tr)
+            })
+            .collect()
+    }
+
     pub fn compute(grid: PhaseGrid) -> Self {
         let (na, nd) = (grid.alpha.len(), grid.delta_r.len());
         let rows: Vec<Vec<(Spectrum, Phase, bool)>> = grid

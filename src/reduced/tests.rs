@@ -1,5 +1,5 @@
 //! The general path (augmented matrix exponential) against the paper's closed
-//! forms, which are independent derivations (PHYSICS.md §4 records that they
+//! forms, which are independent derivations (docs/physics.md §4 records that they
 //! agree with a 2×2 matrix exponential to ~1e-14).
 
 use super::closed_form::*;
@@ -171,14 +171,14 @@ fn critical_time_hits_e_max_and_matches_eq33_deep_in_broken_phase() {
     assert!(rel(m.energy_at(t), e_max) < 1e-8);
     let q = eq33_t_crit(0.5, 0.0, 1.0, e_max);
     assert!(rel(q, t) < 0.02, "exact {t} vs Eq.33 {q}");
-    // PHYSICS.md §4: 6.99 vs 6.91.
+    // docs/physics.md §5: 6.99 vs 6.91.
     assert!((t - 6.99).abs() < 0.01 && (q - 6.91).abs() < 0.01);
 }
 
 #[test]
 fn eq33_fails_near_the_phase_boundary() {
     let line = critical_line(0.5, &[0.0, 0.8, 0.85], 1e3);
-    // PHYSICS.md §4: exact 6.99 / 15.86 / 24.3 vs Eq.33 6.91 / 13.34 / −4.25.
+    // docs/physics.md §5: exact 6.99 / 15.86 / 24.3 vs Eq.33 6.91 / 13.34 / −4.25.
     let want_exact = [6.99, 15.86, 24.3];
     let want_eq33 = [6.91, 13.34, -4.25];
     for k in 0..3 {

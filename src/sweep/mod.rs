@@ -28,6 +28,7 @@ use crate::config::{self, Config, ConfigError, Origin};
 use crate::output::record::{Data, Item, Key, Record};
 use crate::output::{self, OutputError, OutputFile};
 use crate::run::{self, Provenance, RunError};
+use crate::text::count;
 use rayon::prelude::*;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -59,7 +60,8 @@ impl SweepError {
     /// axis values, a locked journal), 1 for a failure while running.
     pub fn exit_code(&self) -> u8 {
         match self {
-            SweepError::Config(_) | SweepError::Invalid(_) => 2,
+            // An input that cannot be read is refused before any work.
+            SweepError::Config(_) | SweepError::Invalid(_) | SweepError::Output(OutputError::Read { .. }) => 2,
             SweepError::Point { source, .. } => source.exit_code(),
             SweepError::Output(_) | SweepError::Journal { .. } | SweepError::Interrupted => 1,
         }
@@ -347,8 +349,8 @@ pub fn run_sweep(cfg: &Config, out: &Path, opts: &SweepOptions, prov: &Provenanc
         let shard_txt = opts.shard.map_or(String::new(), |s| format!(" (shard {}/{})", s.index, s.count));
         let _ = writeln!(
             notes,
-            "sweep{shard_txt}: {} points (0 computed now), already complete in {} with this config; --force recomputes",
-            mine.len(),
+            "sweep{shard_txt}: {} (0 computed now), already complete in {} with this config; --force recomputes",
+            count(mine.len(), "point", "points"),
             out.display()
         );
         return Ok(SweepReport { text: notes, output: Some(out), interrupted: false, computed: 0 });
@@ -479,12 +481,12 @@ fn compute_and_stack(
     let path = file.finish()?;
     let _ = writeln!(
         text,
-        "sweep{shard_txt}: {} points ({} computed now, {} from the journal), {} axes, mode {:?}",
-        mine.len(),
+        "sweep{shard_txt}: {} ({} computed now, {} from the journal), {}, mode {}",
+        count(mine.len(), "point", "points"),
         computed,
         mine.len() - computed,
-        spec.axes.len(),
-        spec.mode
+        count(spec.axes.len(), "axis", "axes"),
+        if spec.mode == SweepMode::Grid { "grid" } else { "zip" }
     );
     let _ = writeln!(text, "wrote {}", path.display());
     Ok(SweepReport { text, output: Some(path), interrupted: false, computed })
@@ -782,7 +784,12 @@ pub fn merge(shards: &[PathBuf], out: &Path, prov: &Provenance) -> Result<String
     let file = OutputFile::create(out)?;
     merged.write_to(&file)?;
     let path = file.finish()?;
-    Ok(format!("merged {} shards, {n_total} points\nwrote {}\n", shards.len(), path.display()))
+    Ok(format!(
+        "merged {}, {}\nwrote {}\n",
+        count(shards.len(), "shard", "shards"),
+        count(n_total, "point", "points"),
+        path.display()
+    ))
 }
 
 fn slice_row(it: &Item, row: usize, len: usize) -> Item {

@@ -28,14 +28,13 @@ fn random_micro(rng: &mut Rng) -> MicroParams {
         p_b: polar(rng),
         p_ca: polar(rng),
         p_cb: polar(rng),
-        n_th: [0.0; 3],
-        n_th_shared: [0.0; 2],
+        ..MicroParams::linear([2, 2, 2])
     }
 }
 
 #[test]
 fn passive_systems_are_always_realizable() {
-    // PHYSICS.md §5 on 10⁴ random microscopic sets: γ_a γ_b ≥ 1 and the
+    // docs/physics.md §6 on 10⁴ random microscopic sets: γ_a γ_b ≥ 1 and the
     // Hermitian part of M is positive semidefinite.
     let mut rng = Rng::new(0x5eed_1234_abcd_0001);
     let mut min_product = f64::INFINITY;

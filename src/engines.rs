@@ -1,0 +1,93 @@
+//! The one registry of engines: each engine's config name, what it needs,
+//! what it computes exactly, and which model terms it refuses. Config
+//! parsing, runs, `qbsim check` and the docs take their facts from here.
+
+use crate::model::{ExtraTerm, MicroParams};
+
+/// The engines a run can use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Engine {
+    /// The truncated-Fock Lindblad master equation (`/master`).
+    Master,
+    /// The exact moment equations (`/moments`).
+    Moments,
+    /// The adiabatically eliminated two-mode model (`/reduced`).
+    Reduced,
+}
+
+/// Why an engine cannot treat a model: the config key that sets the term,
+/// and the reason.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Refusal {
+    pub key: String,
+    pub reason: String,
+}
+
+impl Engine {
+    /// Every engine, in the order runs compute them.
+    pub const ALL: [Engine; 3] = [Engine::Master, Engine::Moments, Engine::Reduced];
+
+    /// The name in `solver.engines` and the output group.
+    pub fn name(self) -> &'static str {
+        match self {
+            Engine::Master => "master",
+            Engine::Moments => "moments",
+            Engine::Reduced => "reduced",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Engine> {
+        Engine::ALL.into_iter().find(|e| e.name() == name)
+    }
+
+    /// `"master", "moments", "reduced"`, for messages.
+    pub fn names() -> String {
+        Engine::ALL.map(|e| format!("\"{}\"", e.name())).join(", ")
+    }
+
+    /// One line on what it computes.
+    pub fn summary(self) -> &'static str {
+        match self {
+            Engine::Master => "Lindblad master equation in the truncated Fock space: exact for every model term",
+            Engine::Moments => {
+                "exact means and normal-ordered fluctuations: exact for quadratic Hamiltonians (exchange included) \
+                 and linear jumps, at any temperature, for any cutoff"
+            }
+            Engine::Reduced => "adiabatic elimination of c: the two-mode model (valid when |M_cc| dominates)",
+        }
+    }
+
+    /// Refuses a model with a term this engine cannot treat exactly, naming
+    /// the term: an engine never drops a term silently.
+    pub fn check(self, p: &MicroParams) -> Result<(), Refusal> {
+        let refuse = |t: ExtraTerm, why: &str| Err(Refusal { key: format!("model.{}", t.key()), reason: why.to_string() });
+        for t in p.extra_terms() {
+            match (self, t) {
+                (Engine::Master, _) => {}
+                (Engine::Moments, ExtraTerm::Exchange) => {}
+                (Engine::Moments, ExtraTerm::Kerr | ExtraTerm::CrossKerr) => {
+                    return refuse(
+                        t,
+                        "engine \"moments\" cannot treat this term exactly: a quartic Hamiltonian couples the \
+                         moments to all higher orders (no closed equations); use \"master\"",
+                    )
+                }
+                (Engine::Moments, ExtraTerm::Dephasing) => {
+                    return refuse(
+                        t,
+                        "engine \"moments\" does not treat dephasing: the state is no longer Gaussian, so its \
+                         battery metrics would not be exact; use \"master\"",
+                    )
+                }
+                (Engine::Reduced, _) => {
+                    return refuse(
+                        t,
+                        "engine \"reduced\" is the paper's linear two-mode model, which has no such term; use \
+                         \"master\" (or \"moments\" for exchange)",
+                    )
+                }
+            }
+        }
+        Ok(())
+    }
+}
