@@ -45,6 +45,20 @@ impl Engine {
         Engine::ALL.map(|e| format!("\"{}\"", e.name())).join(", ")
     }
 
+    /// The engine of an output group name (`"master"` for `/master`).
+    pub fn of_group(group: &str) -> Option<Engine> {
+        Engine::from_name(group.trim_start_matches('/'))
+    }
+
+    /// Its name in figure legends.
+    pub fn label(self) -> &'static str {
+        match self {
+            Engine::Master => "master equation",
+            Engine::Moments => "exact moments",
+            Engine::Reduced => "reduced model",
+        }
+    }
+
     /// One line on what it computes.
     pub fn summary(self) -> &'static str {
         match self {

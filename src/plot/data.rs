@@ -3,6 +3,7 @@
 //! present one with the wrong shape is reported as [`PlotError::Invalid`]
 //! (files can come from other versions or be edited by hand).
 
+use crate::engines::Engine;
 use super::PlotError;
 use crate::output::record::{Data, Item, Key, Record};
 use num_complex::Complex64 as C64;
@@ -367,7 +368,7 @@ pub fn extract(rec: &Record, sel: &Selection) -> Result<Vec<Named>, PlotError> {
 /// the clock τ = g t and gets a figure of its own (`traces_reduced`).
 fn traces(v: &View) -> Result<Vec<(&'static str, Traces)>, PlotError> {
     let mut engines = Vec::new();
-    for engine in ["master", "moments", "reduced"] {
+    for engine in Engine::ALL.map(Engine::name) {
         let g = format!("/{engine}");
         if v.dataset(&g, "energy_b").is_none() {
             continue;
@@ -660,7 +661,7 @@ fn sweep_scalars(v: &View, n: usize) -> Vec<(String, String, Vec<f64>)> {
         }
     }
     // Engines first, in the order of a run's output.
-    let rank = |g: &str| ["master", "moments", "reduced"].iter().position(|e| *e == g).unwrap_or(3);
+    let rank = |g: &str| Engine::ALL.iter().position(|e| e.name() == g).unwrap_or(Engine::ALL.len());
     out.sort_by(|a, b| (rank(&a.0), &a.0, &a.1).cmp(&(rank(&b.0), &b.0, &b.1)));
     out
 }

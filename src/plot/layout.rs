@@ -2,6 +2,7 @@
 //! axis ranges, scales, colours and labels decided here (and tested here), so
 //! the renderer only draws what it is given.
 
+use crate::engines::Engine;
 use super::data::{self, num, Eigen, FigureData, MarkerTraces, PhaseMap, SweepLine, SweepMap, TCrit, Traces, Validation};
 use super::geometry::{cell_edges, hatch, merge_cells, zero_contour, Segment};
 use super::typeset::{self, escape};
@@ -134,10 +135,10 @@ const MISSING: RGBColor = RGBColor(205, 205, 205);
 /// Engine styles: the master equation drawn thick, the exact moments dashed on
 /// top of it (they agree to the integrator tolerance, so both must stay visible).
 fn engine_style(engine: &str) -> (Stroke, &'static str) {
-    match engine {
-        "master" => (stroke(PALETTE[0], 4), "master equation"),
-        "moments" => (dashed(PALETTE[1], 2), "exact moments"),
-        _ => (stroke(PALETTE[2], 2), "reduced model"),
+    match Engine::of_group(engine) {
+        Some(e @ Engine::Master) => (stroke(PALETTE[0], 4), e.label()),
+        Some(e @ Engine::Moments) => (dashed(PALETTE[1], 2), e.label()),
+        _ => (stroke(PALETTE[2], 2), Engine::Reduced.label()),
     }
 }
 
@@ -864,9 +865,9 @@ pub fn model_subtitle(m: &data::ModelParams) -> Option<String> {
 fn traces(t: &Traces) -> Figure {
     // Draw order: master, reduced, then the dashed moments on top.
     let mut order: Vec<&data::EngineTrace> = t.engines.iter().collect();
-    order.sort_by_key(|e| match e.engine.as_str() {
-        "master" => 0,
-        "reduced" => 1,
+    order.sort_by_key(|e| match Engine::of_group(&e.engine) {
+        Some(Engine::Master) => 0,
+        Some(Engine::Reduced) => 1,
         _ => 2,
     });
     let lines = order
@@ -1332,7 +1333,7 @@ fn sweep_line(s: &SweepLine) -> Figure {
     let mut shapes = Vec::new();
     let mut notes = Vec::new();
     for (k, c) in s.series.iter().enumerate() {
-        let (st, name) = if ["master", "moments", "reduced"].contains(&c.label.as_str()) {
+        let (st, name) = if Engine::of_group(&c.label).is_some() {
             engine_style(&c.label)
         } else {
             (stroke(PALETTE[k % PALETTE.len()], 2), c.label.as_str())

@@ -422,7 +422,7 @@ pub fn compute_from(cfg: &Config, prov: &Provenance, start: Option<&Checkpoint>)
         let model = ReducedModel::new(params);
         let traj = model.trajectory(&time.times(), &[C64::new(0.0, 0.0); 2]);
         check_finite("reduced model", &model, &traj, &traj.tau)?;
-        write_reduced(&root.group("reduced")?, &model, &traj, &traj.tau)?;
+        write_reduced(&root.group(Engine::Reduced.name())?, &model, &traj, &traj.tau)?;
         summarize_reduced(&mut text, &model, &traj);
     }
     if let (Some(p), Some(opts), Some((rho0, t0))) = (&cfg.model, &master_opts, &rho0) {
@@ -441,13 +441,13 @@ pub fn compute_from(cfg: &Config, prov: &Provenance, start: Option<&Checkpoint>)
             }
             None => later,
         };
-        write_master(&root.group("master")?, p, opts, &res)?;
+        write_master(&root.group(Engine::Master.name())?, p, opts, &res)?;
         summarize_master(&mut text, p, &res);
         interrupted |= res.interrupted;
     }
     if let (Some(p), true) = (&cfg.model, engines.contains(&Engine::Moments)) {
         let s = moments::solve(p, &cfg.initial, &time.times());
-        let g = root.group("moments")?;
+        let g = root.group(Engine::Moments.name())?;
         write_series(&g, &s)?;
         write_micro_params(&g, p)?;
         g.attr_u8("gaussian", u8::from(moments::is_gaussian(&cfg.initial)))?;
@@ -458,7 +458,7 @@ pub fn compute_from(cfg: &Config, prov: &Provenance, start: Option<&Checkpoint>)
     if let Some(m) = &mapped {
         let times = time.times();
         let (model, traj) = crate::reduced::microscopic_trajectory(m, &times);
-        let g = root.group("reduced")?;
+        let g = root.group(Engine::Reduced.name())?;
         write_reduced(&g, &model, &traj, &times)?;
         write_map(&root.group("map")?, m)?;
         summarize_reduced(&mut text, &model, &traj);
