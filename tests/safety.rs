@@ -346,3 +346,22 @@ fn a_full_disk_fails_the_run_and_keeps_the_old_result() {
     let left: Vec<_> = fs::read_dir(&mnt).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert_eq!(left.len(), 1, "temporary files left: {left:?}");
 }
+
+#[test]
+fn sigterm_stops_a_sweep_keeping_its_finished_points_for_the_rerun() {
+    let d = scratch("sweepterm");
+    let cfg = repo().join("configs/sweeps/master_kappa_c.toml");
+    let cfg = cfg.to_str().unwrap();
+    let mut child = spawn(&["sweep", cfg, "-o", "kc.h5", "--threads", "1"], &d);
+    let stderr = wait_for_progress(&mut child);
+    signal(&child, "-TERM");
+    let status = child.wait().unwrap();
+    let _ = stderr.join();
+    let stdout = std::io::read_to_string(child.stdout.take().unwrap()).unwrap();
+    assert_eq!(status.code(), Some(143), "{stdout}");
+    assert!(stdout.contains("stopped") && d.join("kc.h5.journal").exists() && !d.join("kc.h5").exists(), "{stdout}");
+    let o = qbsim(&["sweep", cfg, "-o", "kc.h5", "--threads", "1", "-q"], &d);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success() && !out.contains(", 0 from the journal"), "{out}");
+    assert!(d.join("kc.h5").exists() && !d.join("kc.h5.journal").exists());
+}
