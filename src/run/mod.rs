@@ -158,7 +158,10 @@ pub fn resume(file: &Path, out: Option<&Path>, prov: &Provenance) -> Result<Repo
     let out = out.map_or_else(|| resume::default_output(file), Path::to_path_buf);
     let mut prov = prov.clone();
     let same = |a: &Path, b: &Path| std::fs::canonicalize(a).ok().zip(std::fs::canonicalize(b).ok()).is_some_and(|(a, b)| a == b);
-    if !same(file, &out) {
+    // The file resumed from may be replaced by a more advanced result of the
+    // same run: the completed one, or — if this run is interrupted again while
+    // `out` holds a complete result — the new partial one beside `out`.
+    if !same(file, &out) && !same(file, &output::interrupted_path(&out)) {
         prov.inputs.push(file.to_path_buf());
     }
     // The config stored in the file is not a file of its own.
