@@ -64,8 +64,8 @@ impl Engine {
         match self {
             Engine::Master => "Lindblad master equation in the truncated Fock space: exact for every model term",
             Engine::Moments => {
-                "exact means and normal-ordered fluctuations: exact for quadratic Hamiltonians (exchange included) \
-                 and linear jumps, at any temperature, for any cutoff"
+                "exact means and second moments: exact for quadratic Hamiltonians (exchange included), linear \
+                 jumps and dephasing, at any temperature, for any cutoff"
             }
             Engine::Reduced => "adiabatic elimination of c: the two-mode model (valid when |M_cc| dominates)",
         }
@@ -78,19 +78,15 @@ impl Engine {
         for t in p.extra_terms() {
             match (self, t) {
                 (Engine::Master, _) => {}
-                (Engine::Moments, ExtraTerm::Exchange) => {}
+                // Exchange is quadratic; dephasing keeps the means and second
+                // moments closed (docs/physics.md §10; the battery metrics are
+                // then NaN, the state being non-Gaussian).
+                (Engine::Moments, ExtraTerm::Exchange | ExtraTerm::Dephasing) => {}
                 (Engine::Moments, ExtraTerm::Kerr | ExtraTerm::CrossKerr) => {
                     return refuse(
                         t,
                         "engine \"moments\" cannot treat this term exactly: a quartic Hamiltonian couples the \
                          moments to all higher orders (no closed equations); use \"master\"",
-                    )
-                }
-                (Engine::Moments, ExtraTerm::Dephasing) => {
-                    return refuse(
-                        t,
-                        "engine \"moments\" does not treat dephasing: the state is no longer Gaussian, so its \
-                         battery metrics would not be exact; use \"master\"",
                     )
                 }
                 (Engine::Reduced, _) => {

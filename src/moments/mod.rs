@@ -1,6 +1,9 @@
-//! Exact three-mode first moments (docs/physics.md §2): because H is quadratic and
-//! every jump operator is linear, x = (⟨a⟩, ⟨b⟩, ⟨c⟩) obeys dx/dt = −M x + f
-//! exactly, at any temperature (thermal baths add noise, not drift).
+//! Exact three-mode moments (docs/physics.md §2, §10): because H is quadratic
+//! (detunings, drive, exchange) and every jump operator is linear — or a
+//! number operator (dephasing), which keeps second moments closed — the means
+//! x = (⟨a⟩, ⟨b⟩, ⟨c⟩) obey dx/dt = −M x + f and the second moments a linear
+//! equation driven by them, exactly, at any temperature (thermal baths add
+//! noise, not drift). Derivation: docs/moments.md.
 
 use crate::linalg::{self, CMat};
 use crate::model::{MicroParams, ModeState};
@@ -26,6 +29,10 @@ pub fn drift(p: &MicroParams) -> (CMat<3>, [C64; 3]) {
     for (k, (a, b)) in [(0, 1), (0, 2), (1, 2)].into_iter().enumerate() {
         m[a][b] += i * p.exchange[k];
         m[b][a] += i * p.exchange[k].conj();
+    }
+    // Dephasing √γφ_j n_j: ⟨j⟩ decays at an extra γφ_j/2.
+    for j in 0..3 {
+        m[j][j] += 0.5 * p.dephasing[j];
     }
     (m, [-i * p.drive, C64::new(0.0, 0.0), C64::new(0.0, 0.0)])
 }
@@ -82,35 +89,40 @@ pub fn is_gaussian(init: &[ModeState; 3]) -> bool {
 /// The moments engine: ⟨a⟩, ⟨b⟩, ⟨c⟩, n_j = |⟨j⟩|² + N_jj, E_B, P_B and the
 /// battery metrics at `times`, exactly, at a cost independent of any cutoff.
 ///
-/// The battery's reduced state is a displaced thermal state with mean β = ⟨b⟩
-/// and n̄ = N_bb, whose ergotropy is |β|² (docs/physics.md §7), entropy
-/// (n̄+1)ln(n̄+1) − n̄ ln n̄ and purity 1/(2n̄+1). For a non-Gaussian start (a
-/// Fock state) the means and occupations stay exact but those three are NaN.
+/// For a Gaussian start without dephasing the battery's reduced state is a
+/// displaced thermal state with mean β = ⟨b⟩ and n̄ = N_bb, whose ergotropy
+/// is |β|² (docs/physics.md §7), entropy (n̄+1)ln(n̄+1) − n̄ ln n̄ and purity
+/// 1/(2n̄+1). For a non-Gaussian start (a Fock state) or with dephasing (which
+/// makes the state non-Gaussian) the means, occupations and power stay exact
+/// but those three are NaN.
 pub fn solve(p: &MicroParams, init: &[ModeState; 3], times: &[f64]) -> Series {
     let (x0, n0) = initial_moments(init);
-    let xs = means(p, x0, times);
-    let ns = fluctuations(p, n0, times);
-    let (m, f) = drift(p);
+    let (m, _) = drift(p);
     let q = noise(p);
-    let gaussian = is_gaussian(init);
+    let gaussian = stays_gaussian(p, init);
     let mut out = Series::default();
-    for ((&t, x), n) in times.iter().zip(&xs).zip(&ns) {
-        let numbers = [0, 1, 2].map(|j| x[j].norm_sqr() + n[j][j].re);
-        // dE_B/dt = 2 Re(b* db/dt) + dN_bb/dt with db/dt = (−Mx + f)_b and
-        // dN_bb/dt = (−M*N − N Mᵀ + Q)_bb.
-        let db = f[1] - (0..3).map(|j| m[1][j] * x[j]).sum::<C64>();
-        let dn = q[1][1] - (0..3).map(|j| m[1][j].conj() * n[j][1] + n[1][j] * m[1][j]).sum::<C64>();
-        let power = 2.0 * (x[1].conj() * db).re + dn.re;
-        let nb = n[1][1].re;
+    for (&t, (x, s)) in times.iter().zip(raw_moments(p, x0, n0, times)) {
+        let numbers = [0, 1, 2].map(|j| s[j][j].re);
+        // dE_B/dt = dS_bb/dt = (−M*S − S Mᵀ + Q)_bb + γφ_b S_bb (the drive
+        // enters only the charger's row).
+        let ds = q[1][1] + p.dephasing[1] * s[1][1]
+            - (0..3).map(|k| m[1][k].conj() * s[k][1] + s[1][k] * m[1][k]).sum::<C64>();
+        let nb = s[1][1].re - x[1].norm_sqr();
         let battery = if gaussian {
             let entropy = if nb > 0.0 { (nb + 1.0) * (nb + 1.0).ln() - nb * nb.ln() } else { 0.0 };
             ModeMetrics { energy: numbers[1], ergotropy: x[1].norm_sqr(), entropy, purity: 1.0 / (2.0 * nb + 1.0) }
         } else {
             ModeMetrics { energy: numbers[1], ergotropy: f64::NAN, entropy: f64::NAN, purity: f64::NAN }
         };
-        out.push(t, *x, numbers, power, battery);
+        out.push(t, x, numbers, ds.re, battery);
     }
     out
+}
+
+/// Whether the engine's battery metrics are exact for this model and start
+/// (a Gaussian start and no dephasing): `/moments/@gaussian`.
+pub fn stays_gaussian(p: &MicroParams, init: &[ModeState; 3]) -> bool {
+    is_gaussian(init) && p.dephasing.iter().all(|&g| g == 0.0)
 }
 
 /// Noise matrix Q of the normal-ordered fluctuations: every gain-type jump
@@ -138,47 +150,89 @@ pub fn noise(p: &MicroParams) -> CMat<3> {
 }
 
 /// Normal-ordered fluctuations N_mn = ⟨x_m† x_n⟩ − ⟨x_m⟩*⟨x_n⟩ at each time
-/// from N(t0) = n0. They obey exactly (derivation in docs/moments.md)
+/// from means x(t0) = x0 and N(t0) = n0 (see [`raw_moments`]).
+pub fn fluctuations(p: &MicroParams, x0: [C64; 3], n0: CMat<3>, times: &[f64]) -> Vec<CMat<3>> {
+    raw_moments(p, x0, n0, times)
+        .into_iter()
+        .map(|(x, s)| {
+            let mut n = s;
+            for i in 0..3 {
+                for j in 0..3 {
+                    n[i][j] -= x[i].conj() * x[j];
+                }
+            }
+            n
+        })
+        .collect()
+}
+
+/// Means x and raw second moments S_mn = ⟨x_m† x_n⟩ at each time from x(t0)
+/// = x0 and N(t0) = n0, exactly. They obey (derivation in docs/moments.md)
 ///
-///   dN/dt = −M* N − N Mᵀ + Q,
+///   dx/dt = −M x + f,
+///   dS/dt = −M* S − S Mᵀ + Q + f* xᵀ + x* fᵀ + diag(γφ_m S_mm),
 ///
-/// independent of the drive, solved here through the exponential of the
-/// augmented 10×10 generator of the row-major vec(N).
-pub fn fluctuations(p: &MicroParams, n0: CMat<3>, times: &[f64]) -> Vec<CMat<3>> {
-    let (m, _) = drift(p);
+/// the last term undoing, on the diagonal, the dephasing decay that M puts on
+/// every ⟨x_m† x_n⟩ (dephasing leaves occupations alone; it decays a
+/// coherence ⟨x_m† x_n⟩, m ≠ n, at (γφ_m + γφ_n)/2). With x* as unknowns of
+/// their own this is linear, so it is solved through the exponential of the
+/// augmented 16×16 generator of (x, x*, vec(S), 1). Without dephasing the
+/// fluctuations N = S − x* xᵀ obey dN/dt = −M* N − N Mᵀ + Q, independent of
+/// the drive.
+pub fn raw_moments(p: &MicroParams, x0: [C64; 3], n0: CMat<3>, times: &[f64]) -> Vec<([C64; 3], CMat<3>)> {
+    const X: usize = 0; // x_i at X + i
+    const Y: usize = 3; // conj(x_i) at Y + i
+    const S: usize = 6; // S_mn at S + 3m + n
+    const ONE: usize = 15;
+    let (m, f) = drift(p);
     let q = noise(p);
     let t0 = times.first().copied().unwrap_or(0.0);
-    // Row-major vec: vec(A N B)[3i+j] = Σ A_ik N_kl B_lj, so
-    // −M* N − N Mᵀ ↦ −(M* ⊗ I + I ⊗ M).
-    let mut gen = linalg::zeros::<10>();
+    let mut gen = linalg::zeros::<16>();
     for i in 0..3 {
-        for j in 0..3 {
-            let row = 3 * i + j;
+        for k in 0..3 {
+            gen[X + i][X + k] = -m[i][k];
+            gen[Y + i][Y + k] = -m[i][k].conj();
+        }
+        gen[X + i][ONE] = f[i];
+        gen[Y + i][ONE] = f[i].conj();
+    }
+    for a in 0..3 {
+        for b in 0..3 {
+            let row = S + 3 * a + b;
             for k in 0..3 {
-                gen[row][3 * k + j] -= m[i][k].conj();
-                gen[row][3 * i + k] -= m[j][k];
+                gen[row][S + 3 * k + b] -= m[a][k].conj();
+                gen[row][S + 3 * a + k] -= m[b][k];
             }
-            gen[row][9] = q[i][j];
+            gen[row][ONE] += q[a][b];
+            gen[row][X + b] += f[a].conj();
+            gen[row][Y + a] += f[b];
+            if a == b {
+                gen[row][row] += C64::new(p.dephasing[a], 0.0);
+            }
         }
     }
+    let mut v0 = [C64::new(0.0, 0.0); 16];
+    for i in 0..3 {
+        v0[X + i] = x0[i];
+        v0[Y + i] = x0[i].conj();
+        for j in 0..3 {
+            v0[S + 3 * i + j] = n0[i][j] + x0[i].conj() * x0[j];
+        }
+    }
+    v0[ONE] = C64::new(1.0, 0.0);
     times
         .iter()
         .map(|&t| {
             let e = linalg::expm(&linalg::scale(&gen, C64::new(t - t0, 0.0)));
-            let mut n = linalg::zeros::<3>();
+            let at = |r: usize| (0..16).map(|c| e[r][c] * v0[c]).sum::<C64>();
+            let x = [at(X), at(X + 1), at(X + 2)];
+            let mut s = linalg::zeros::<3>();
             for i in 0..3 {
                 for j in 0..3 {
-                    let row = 3 * i + j;
-                    let mut v = e[row][9];
-                    for k in 0..3 {
-                        for l in 0..3 {
-                            v += e[row][3 * k + l] * n0[k][l];
-                        }
-                    }
-                    n[i][j] = v;
+                    s[i][j] = at(S + 3 * i + j);
                 }
             }
-            n
+            (x, s)
         })
         .collect()
 }

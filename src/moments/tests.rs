@@ -16,7 +16,7 @@ fn single_mode_thermalises_at_the_bath_occupation() {
     p.kappa = [0.7, 0.0, 0.0];
     p.n_th = [0.3, 0.0, 0.0];
     let times = linspace(0.0, 5.0, 11);
-    let ns = fluctuations(&p, linalg::zeros::<3>(), &times);
+    let ns = fluctuations(&p, [C64::new(0.0, 0.0); 3], linalg::zeros::<3>(), &times);
     for (t, n) in times.iter().zip(&ns) {
         let want = 0.3 * (1.0 - (-0.7 * t).exp());
         assert!((n[0][0].re - want).abs() < 1e-13 && n[0][0].im.abs() < 1e-15, "t={t}");
@@ -30,7 +30,7 @@ fn fluctuation_matrix_stays_hermitian_and_positive() {
     p.n_th = [0.2, 0.1, 0.4];
     p.n_th_shared = [0.3, 0.05];
     p.p_ca = C64::new(0.4, -0.7);
-    let ns = fluctuations(&p, linalg::zeros::<3>(), &linspace(0.0, 30.0, 7));
+    let ns = fluctuations(&p, [C64::new(0.0, 0.0); 3], linalg::zeros::<3>(), &linspace(0.0, 30.0, 7));
     for n in &ns {
         for i in 0..3 {
             assert!(n[i][i].re >= -1e-14);
@@ -128,4 +128,40 @@ fn exchange_alone_swaps_a_coherent_amplitude_between_two_modes() {
         assert!((x[0] - alpha * (g * t).cos()).norm() < 1e-13, "t={t}");
         assert!((x[1] - C64::new(0.0, -1.0) * alpha * (g * t).sin()).norm() < 1e-13, "t={t}");
     }
+}
+
+#[test]
+fn pure_dephasing_decays_the_mean_and_keeps_the_occupation() {
+    // Closed form: only √γφ n on a coherent start: ⟨a⟩ = α e^{−γφ t/2},
+    // ⟨a†a⟩ = |α|² for all t, and N_aa = |α|²(1 − e^{−γφ t}).
+    let g = 0.4;
+    let p = MicroParams { dephasing: [g, 0.0, 0.0], ..MicroParams::linear([1, 1, 1]) };
+    let alpha = C64::new(1.1, -0.4);
+    let times = linspace(0.0, 8.0, 9);
+    let x0 = [alpha, C64::new(0.0, 0.0), C64::new(0.0, 0.0)];
+    for (t, (x, s)) in times.iter().zip(raw_moments(&p, x0, linalg::zeros::<3>(), &times)) {
+        assert!((x[0] - alpha * (-0.5 * g * t).exp()).norm() < 1e-13, "t={t}");
+        assert!((s[0][0].re - alpha.norm_sqr()).abs() < 1e-13, "t={t}");
+    }
+    let ns = fluctuations(&p, x0, linalg::zeros::<3>(), &times);
+    for (t, n) in times.iter().zip(&ns) {
+        assert!((n[0][0].re - alpha.norm_sqr() * (1.0 - (-g * t).exp())).abs() < 1e-13, "t={t}");
+    }
+}
+
+#[test]
+fn master_equation_matches_moments_with_dephasing_and_exchange_to_1e_7() {
+    // Dephasing on every mode (the state is no longer Gaussian: the battery
+    // metrics are NaN) with exchange and a weakly thermal bath: means and
+    // occupations stay exact. Truncation as in the exchange test above.
+    let mut p = MicroParams::bench_point([9, 9, 6]);
+    p.p_a = C64::new(0.8, 0.3);
+    p.exchange = [C64::new(0.2, 0.1), C64::new(0.0, 0.0), C64::new(0.1, -0.2)];
+    p.dephasing = [0.05, 0.1, 0.08];
+    p.n_th = [0.01, 0.0, 0.0];
+    let (db, dn, top) = master_vs_moments(&p, [ModeState::Vacuum; 3]);
+    assert!(top < 1e-8, "truncation {top}");
+    assert!(db < 1e-7 && dn < 1e-7, "⟨b⟩ {db}, n_b {dn}");
+    let s = solve(&p, &[ModeState::Vacuum; 3], &[0.0, 1.0]);
+    assert!(s.ergotropy_b[1].is_nan() && !stays_gaussian(&p, &[ModeState::Vacuum; 3]));
 }

@@ -453,7 +453,7 @@ pub fn compute_from(cfg: &Config, prov: &Provenance, start: Option<&Checkpoint>)
         let g = root.group(Engine::Moments.name())?;
         write_series(&g, &s)?;
         write_micro_params(&g, p)?;
-        g.attr_u8("gaussian", u8::from(moments::is_gaussian(&cfg.initial)))?;
+        g.attr_u8("gaussian", u8::from(moments::stays_gaussian(p, &cfg.initial)))?;
         if let (Some(&t), Some(&e)) = (s.t.last(), s.energy_b.last()) {
             let _ = writeln!(text, "moments (exact): at t = {}: E_B = {e:.6e}", short(t));
         }
