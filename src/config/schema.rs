@@ -266,6 +266,11 @@ impl Config {
         }
     }
 
+    /// Only a `[phase]` section to compute (no `[reduced]`, no `[model]`).
+    pub fn is_phase_only(&self) -> bool {
+        self.reduced.is_none() && self.model.is_none() && self.phase.is_some()
+    }
+
     pub fn require_reduced(&self, why: &str) -> Result<ReducedParams, ConfigError> {
         self.reduced.ok_or_else(|| self.missing("reduced", why))
     }

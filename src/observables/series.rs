@@ -40,65 +40,78 @@ impl Series {
         self.purity_b.push(battery.purity);
     }
 
+    /// Output names (`/master/<name>`) of the real-valued columns, in the
+    /// order of [`Self::real_columns`] and `real_mut`.
+    const REAL: [&'static str; 9] =
+        ["t", "n_a", "n_b", "n_c", "energy_b", "power_b", "ergotropy_b", "entropy_b", "purity_b"];
+    /// Output names of the complex columns (the means).
+    const COMPLEX: [&'static str; 3] = ["a", "b", "c"];
+
+    fn real_mut(&mut self) -> [&mut Vec<f64>; 9] {
+        [
+            &mut self.t,
+            &mut self.n_a,
+            &mut self.n_b,
+            &mut self.n_c,
+            &mut self.energy_b,
+            &mut self.power_b,
+            &mut self.ergotropy_b,
+            &mut self.entropy_b,
+            &mut self.purity_b,
+        ]
+    }
+
+    fn complex_mut(&mut self) -> [&mut Vec<C64>; 3] {
+        [&mut self.a, &mut self.b, &mut self.c]
+    }
+
     /// Appends the saves of `later` (a resumed run continuing this one).
-    pub fn extend(&mut self, later: Series) {
-        self.t.extend(later.t);
-        self.a.extend(later.a);
-        self.b.extend(later.b);
-        self.c.extend(later.c);
-        self.n_a.extend(later.n_a);
-        self.n_b.extend(later.n_b);
-        self.n_c.extend(later.n_c);
-        self.energy_b.extend(later.energy_b);
-        self.power_b.extend(later.power_b);
-        self.ergotropy_b.extend(later.ergotropy_b);
-        self.entropy_b.extend(later.entropy_b);
-        self.purity_b.extend(later.purity_b);
+    pub fn extend(&mut self, mut later: Series) {
+        for (mine, theirs) in self.real_mut().into_iter().zip(later.real_mut()) {
+            mine.append(theirs);
+        }
+        for (mine, theirs) in self.complex_mut().into_iter().zip(later.complex_mut()) {
+            mine.append(theirs);
+        }
     }
 
     /// The real-valued columns by their output names (`/master/<name>`).
     pub fn real_columns(&self) -> [(&'static str, &Vec<f64>); 9] {
-        [
-            ("t", &self.t),
-            ("n_a", &self.n_a),
-            ("n_b", &self.n_b),
-            ("n_c", &self.n_c),
-            ("energy_b", &self.energy_b),
-            ("power_b", &self.power_b),
-            ("ergotropy_b", &self.ergotropy_b),
-            ("entropy_b", &self.entropy_b),
-            ("purity_b", &self.purity_b),
-        ]
+        let cols = [
+            &self.t,
+            &self.n_a,
+            &self.n_b,
+            &self.n_c,
+            &self.energy_b,
+            &self.power_b,
+            &self.ergotropy_b,
+            &self.entropy_b,
+            &self.purity_b,
+        ];
+        std::array::from_fn(|k| (Self::REAL[k], cols[k]))
     }
 
     /// The complex columns (the means) by their output names.
     pub fn complex_columns(&self) -> [(&'static str, &Vec<C64>); 3] {
-        [("a", &self.a), ("b", &self.b), ("c", &self.c)]
+        let cols = [&self.a, &self.b, &self.c];
+        std::array::from_fn(|k| (Self::COMPLEX[k], cols[k]))
     }
 
     /// Rebuilds a series from its columns, looked up by output name (the
     /// inverse of writing [`Self::real_columns`] and [`Self::complex_columns`]);
-    /// `None` names the first column that is missing or of another length.
+    /// `Err` names the first column that is missing or of another length.
     pub fn from_columns(
         real: impl Fn(&str) -> Option<Vec<f64>>,
         complex: impl Fn(&str) -> Option<Vec<C64>>,
-    ) -> Result<Series, String> {
+    ) -> Result<Series, &'static str> {
         let mut s = Series::default();
         let n = real("t").ok_or("t")?.len();
-        let r = |name: &'static str| real(name).filter(|v| v.len() == n).ok_or(name);
-        let c = |name: &'static str| complex(name).filter(|v| v.len() == n).ok_or(name);
-        s.t = r("t")?;
-        s.a = c("a")?;
-        s.b = c("b")?;
-        s.c = c("c")?;
-        s.n_a = r("n_a")?;
-        s.n_b = r("n_b")?;
-        s.n_c = r("n_c")?;
-        s.energy_b = r("energy_b")?;
-        s.power_b = r("power_b")?;
-        s.ergotropy_b = r("ergotropy_b")?;
-        s.entropy_b = r("entropy_b")?;
-        s.purity_b = r("purity_b")?;
+        for (name, col) in Self::REAL.into_iter().zip(s.real_mut()) {
+            *col = real(name).filter(|v| v.len() == n).ok_or(name)?;
+        }
+        for (name, col) in Self::COMPLEX.into_iter().zip(s.complex_mut()) {
+            *col = complex(name).filter(|v| v.len() == n).ok_or(name)?;
+        }
         Ok(s)
     }
 

@@ -139,7 +139,7 @@ pub fn output_path(cli: Option<&Path>, cfg: &Config) -> PathBuf {
 /// section, if present, is computed into the same file.
 pub fn run(cfg: &Config, out: &Path, prov: &Provenance) -> Result<Report, RunError> {
     // A config with only a [phase] section: `run` is `phase`, as --help says.
-    if cfg.reduced.is_none() && cfg.model.is_none() && cfg.phase.is_some() {
+    if cfg.is_phase_only() {
         return phase(cfg, out, prov);
     }
     plan(cfg)?;
@@ -282,8 +282,7 @@ pub fn check(cfg: &Config, out: &Path, prov: &Provenance) -> (String, Option<Run
                     cfg.solver.rtol,
                     cfg.solver.atol
                 ),
-                Engine::Moments => "moments (exact means and fluctuations)".into(),
-                Engine::Reduced => "reduced (adiabatic elimination of c, from [model])".into(),
+                Engine::Moments | Engine::Reduced => format!("{} ({})", e.name(), e.summary()),
             });
         }
     }
@@ -318,9 +317,8 @@ pub fn check(cfg: &Config, out: &Path, prov: &Provenance) -> (String, Option<Run
         );
     }
     let refusal = (|| {
-        if cfg.sweep.is_none() && cfg.reduced.is_none() && cfg.model.is_none() && cfg.phase.is_some() {
-            check_memory(cfg, 0)?;
-        } else if cfg.sweep.is_none() || cfg.time.is_some() {
+        // `run` on a [phase]-only config is `phase`, which needs no plan.
+        if !(cfg.sweep.is_none() && cfg.is_phase_only()) && (cfg.sweep.is_none() || cfg.time.is_some()) {
             plan(cfg)?;
         }
         check_memory(cfg, extra)?;
