@@ -27,6 +27,7 @@ pub mod simd;
 pub mod space;
 pub mod integrate;
 pub mod observables;
+pub mod protocol;
 pub mod plot;
 pub mod validate;
 pub mod sweep;

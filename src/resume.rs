@@ -99,7 +99,14 @@ pub fn checkpoint(file: &Path) -> Result<Checkpoint, ResumeError> {
     let trace = real("trace").filter(|v| v.len() == n).ok_or_else(|| unusable(file, "/master/trace is missing"))?;
     let top = real("top_level").filter(|v| v.len() == 3 * n).ok_or_else(|| unusable(file, "/master/top_level is missing"))?;
     let int = |name: &str| rec.attr_int("/master", name).unwrap_or(0).max(0) as usize;
+    // W at t_final, from which the work integral continues (W at the last
+    // save is not W at t_final when a stop took effect between saves).
+    let work_final = rec
+        .f64s("/master", "work_final", true)
+        .and_then(|v| v.first().copied())
+        .ok_or_else(|| unusable(file, "no /master/@work_final (written by an older qbsim?)"))?;
     let mut done = MasterResult {
+        work_final,
         series,
         trace,
         top_level: top.chunks_exact(3).map(|c| [c[0], c[1], c[2]]).collect(),

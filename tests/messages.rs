@@ -177,3 +177,43 @@ fn engines_refuse_model_terms_they_cannot_treat_exactly_naming_the_key() {
     assert_eq!(code, Some(2), "{err}");
     assert!(err.contains("model.kerr"), "{err}");
 }
+
+/// Invalid protocols are refused before any work, naming the key and the
+/// reason, and nothing is written.
+#[test]
+fn invalid_protocols_are_refused_with_the_key_and_the_reason() {
+    let d = scratch("msg-protocol");
+    let step = |body: &str| format!("{REDUCED}\n[[protocol.step]]\n{body}\n");
+    let event = |body: &str| format!("{REDUCED}\n[[protocol.event]]\n{body}\n");
+    let cases: Vec<(String, &str, &str)> = vec![
+        (step("at = 2.0\nset = { \"reduced.delta_r\" = 0.5 }\nwhen = 3"), "unknown field `when`", "when"),
+        (step("at = 2.0\nset = { \"reduced.no_such\" = 0.5 }"), "protocol.step[0].set", "no_such"),
+        (format!("{REDUCED}\n[[protocol.step]]\nat = 4.0\nset = {{ \"reduced.delta_r\" = 0.5 }}\n[[protocol.step]]\nat = 3.0\nset = {{ \"reduced.delta_r\" = 0.1 }}\n"), "protocol.step[1].at", "must increase"),
+        (step("at = 12.0\nset = { \"reduced.delta_r\" = 0.5 }"), "protocol.step[0].at", "past t_end"),
+        (step("at = 2.0\nset = { \"model.drive\" = 0.5 }"), "protocol.step[0].set.\"model.drive\"", "[reduced] parameters"),
+        (step("at = 2.0\nramp = 9.0\nset = { \"reduced.delta_r\" = 0.5 }"), "protocol.step[0].ramp", "past t_end"),
+        (event("observable = \"ergotropy_b\"\nabove = 1.0\naction = \"stop\""), "protocol.event[0].observable", "not a real observable of engine \"reduced\""),
+        (event("observable = \"energy_b\"\nabove = 1.0\nbelow = 0.5\naction = \"stop\""), "protocol.event[0]", "not both"),
+        (event("observable = \"energy_b\"\naction = \"stop\""), "protocol.event[0]", "`above = ...` or `below = ...`"),
+        (event("observable = \"energy_b\"\nabove = 1.0"), "protocol.event[0]", "`action = \"stop\"`"),
+        (event("observable = \"energy_b\"\nabove = 1.0\naction = \"pause\""), "protocol.event[0].action", "\"pause\" is not an action"),
+        (step("at = 2.0\nset = { \"reduced.gamma_b\" = -1.0 }"), "protocol.step[0].set", "gamma_b"),
+    ];
+    for (k, (text, key, reason)) in cases.iter().enumerate() {
+        let name = format!("p{k}.toml");
+        fs::write(d.join(&name), text).unwrap();
+        let out = format!("p{k}.h5");
+        let (code, err) = stderr_of(&["run", &name, "-o", &out], &d);
+        assert_eq!(code, Some(2), "case {k}: {err}");
+        assert!(err.contains(key) && err.contains(reason), "case {k}: want `{key}` and `{reason}` in: {err}");
+        assert!(!d.join(&out).exists(), "case {k}: nothing is written");
+    }
+    // A [model] config: the cutoffs are not a protocol's to change; a
+    // reduced-section key is the wrong section.
+    for (set, needle) in [("\"model.cutoffs\" = [3, 3, 2]", "cannot change the Fock cutoffs"), ("\"reduced.delta_r\" = 1.0", "[model] parameters")] {
+        fs::write(d.join("m.toml"), format!("{MODEL}\n[[protocol.step]]\nat = 1.0\nset = {{ {set} }}\n")).unwrap();
+        let (code, err) = stderr_of(&["run", "m.toml", "-o", "m.h5"], &d);
+        assert_eq!(code, Some(2), "{err}");
+        assert!(err.contains(needle), "{err}");
+    }
+}

@@ -288,3 +288,38 @@ fn an_axis_value_the_schema_refuses_stops_the_sweep_before_any_point() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("sweep point 42 of 84"));
     assert!(!d.join("b.shard-0-of-2.h5.journal").exists());
 }
+
+/// A sweep over a protocol parameter (an event threshold and a step time, by
+/// the `protocol.event.0.above` key syntax) runs, shards and merges like any
+/// other; the event lists, of different lengths per point, are padded.
+#[test]
+fn a_sweep_over_protocol_parameters_shards_and_merges() {
+    let d = scratch("protocol-sweep");
+    let cfg = "[reduced]\ngamma_a = 0.5\ngamma_b = 0.5\ndelta_r = 0.0\n\n[time]\nt_end = 10.0\nn_save = 101\n\n\
+               [[protocol.step]]\nat = 9.0\nset = { \"reduced.drive_r\" = 0.0 }\n\n\
+               [[protocol.event]]\nobservable = \"energy_b\"\nabove = 1000.0\nset = { \"reduced.delta_r\" = 2.0 }\n\n\
+               [sweep]\n\"protocol.event.0.above\" = { values = [10.0, 1000.0, 1e12] }\n\"protocol.step.0.at\" = { values = [8.0, 9.0] }\n";
+    fs::write(d.join("s.toml"), cfg).unwrap();
+    let full = qbsim(&["sweep", "s.toml", "-o", "full.h5", "-q"], &d);
+    assert!(full.status.success(), "{}", String::from_utf8_lossy(&full.stderr));
+    for i in 0..2 {
+        let o = qbsim(&["sweep", "s.toml", "-o", "part.h5", "-q", "--shard", &format!("{i}/2")], &d);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    let m = qbsim(&["merge", "part.shard-0-of-2.h5", "part.shard-1-of-2.h5", "-o", "merged.h5"], &d);
+    assert!(m.status.success(), "{}", String::from_utf8_lossy(&m.stderr));
+    let c = compare(&d.join("full.h5"), &d.join("merged.h5"));
+    assert!(c.status.success(), "{}", String::from_utf8_lossy(&c.stdout));
+    // Per point: the event fires at the exact critical time of its threshold,
+    // or never (1e12 is not reached by t = 10).
+    let rec = qbsim::output::read::read_file(&d.join("full.h5")).unwrap();
+    let item = rec.get("/reduced", "event_times", false).unwrap();
+    assert_eq!(item.shape, vec![6, 1]);
+    let Data::F64(t) = &item.data else { panic!() };
+    let crit = |e: f64| qbsim::reduced::ReducedModel::new(qbsim::model::ReducedParams::from_alpha(0.0, 0.5, 0.0, 1.0)).critical_time(e).unwrap();
+    let fired: Vec<f64> = t.iter().copied().filter(|x| x.is_finite()).collect();
+    assert_eq!(fired.len(), 4, "{t:?}");
+    for x in fired {
+        assert!((x - crit(10.0)).abs() < 1e-9 || (x - crit(1000.0)).abs() < 1e-9, "{x}");
+    }
+}

@@ -15,6 +15,7 @@
 //! grids and plain numbers.
 
 mod overrides;
+pub mod protocol;
 mod schema;
 pub mod sweep;
 
@@ -107,7 +108,36 @@ pub fn parse(text: &str, file: &Path, overrides: &[String]) -> Result<Config, Co
             }
         }
     }
+    check_protocol(&cfg, text, file, overrides)?;
     Ok(cfg)
+}
+
+/// Every change of the protocol must be a valid override of the config, and
+/// so must the steps applied in order: each is applied and validated.
+fn check_protocol(cfg: &Config, text: &str, file: &Path, overrides: &[String]) -> Result<(), ConfigError> {
+    let Some(spec) = &cfg.protocol else { return Ok(()) };
+    let mut cumulative = overrides.to_vec();
+    let keys: Vec<String> = (0..spec.steps.len())
+        .map(|k| format!("protocol.step[{k}].set"))
+        .chain(spec.events.iter().enumerate().filter(|(_, e)| e.set.is_some()).map(|(k, _)| format!("protocol.event[{k}].set")))
+        .collect();
+    for (k, (change, key)) in spec.changes().into_iter().zip(keys).enumerate() {
+        let mut with = overrides.to_vec();
+        with.extend(change.iter().map(|(_, a)| a.clone()));
+        let fail = |e: ConfigError, what: &str| ConfigError {
+            file: file.to_path_buf(),
+            origin: Origin::Whole,
+            key: Some(key.clone()),
+            message: format!("{what}: {}{}", e.key.map(|k| format!("`{k}`: ")).unwrap_or_default(), e.message),
+            excerpt: None,
+        };
+        parse_point(text, file, &with).map_err(|e| fail(e, "this change makes the config invalid"))?;
+        if k < spec.steps.len() {
+            cumulative.extend(change.iter().map(|(_, a)| a.clone()));
+            parse_point(text, file, &cumulative).map_err(|e| fail(e, "after this step (and the ones before it) the config is invalid"))?;
+        }
+    }
+    Ok(())
 }
 
 /// The config of one sweep point: `text` with `overrides` (the sweep's axis

@@ -51,46 +51,61 @@ fn split_segment(seg: &str) -> Result<(&str, Vec<usize>), String> {
 }
 
 /// Sets `path` inside `root`, creating tables on the way; arrays must exist.
+/// A numeric segment indexes an array of tables (`protocol.event.0.above`).
 pub fn set_path(root: &mut Item, path: &str, value: Value) -> Result<(), String> {
     let segs: Vec<&str> = path.split('.').collect();
     if segs.iter().any(|s| s.trim().is_empty()) {
         return Err(format!("bad key `{path}`"));
     }
-    let mut item = root;
-    for (i, seg) in segs.iter().enumerate() {
-        let (name, idx) = split_segment(seg.trim())?;
-        let last = i + 1 == segs.len();
-        let table = item.as_table_like_mut().ok_or_else(|| format!("`{}` is not a table", segs[..i].join(".")))?;
-        if last && idx.is_empty() {
-            let decor_keep = table.get(name).and_then(|it| it.as_value()).map(|v| v.decor().clone());
-            let mut v = value;
-            if let Some(d) = decor_keep {
-                *v.decor_mut() = d;
-            }
-            table.insert(name, Item::Value(v));
-            return Ok(());
+    let table = root.as_table_like_mut().ok_or_else(|| "the config is not a table".to_string())?;
+    set_in(table, &segs, 0, path, value)
+}
+
+fn set_in(table: &mut dyn toml_edit::TableLike, segs: &[&str], i: usize, path: &str, value: Value) -> Result<(), String> {
+    let (name, idx) = split_segment(segs[i].trim())?;
+    let last = i + 1 == segs.len();
+    if last && idx.is_empty() {
+        let decor_keep = table.get(name).and_then(|it| it.as_value()).map(|v| v.decor().clone());
+        let mut v = value;
+        if let Some(d) = decor_keep {
+            *v.decor_mut() = d;
         }
-        if table.get(name).is_none() {
-            if !idx.is_empty() {
-                return Err(format!("`{name}` is not set in the config, so `{seg}` cannot be indexed"));
-            }
-            table.insert(name, Item::Table(toml_edit::Table::new()));
-        }
-        item = table.get_mut(name).ok_or_else(|| format!("cannot reach `{name}`"))?;
-        if let Some(&ix) = idx.first() {
-            if !last || idx.len() > 1 {
-                return Err(format!("only the last key may be indexed (`{path}`)"));
-            }
-            let arr = item.as_array_mut().ok_or_else(|| format!("`{name}` is not an array, cannot index it"))?;
-            let len = arr.len();
-            let decor = arr.get(ix).map(|v| v.decor().clone()).ok_or_else(|| {
-                format!("index {ix} out of range: `{name}` has {len} elements")
-            })?;
-            let mut v = value;
-            *v.decor_mut() = decor;
-            arr.replace(ix, v);
-            return Ok(());
-        }
+        table.insert(name, Item::Value(v));
+        return Ok(());
     }
-    Ok(())
+    // `name.N.rest`: entry N of an array of tables.
+    if let Some(n) = segs.get(i + 1).and_then(|s| s.trim().parse::<usize>().ok()).filter(|_| idx.is_empty()) {
+        let item = table.get_mut(name).ok_or_else(|| format!("`{name}` is not set in the config, so `{name}.{n}` does not exist"))?;
+        if i + 2 == segs.len() {
+            return Err(format!("`{path}`: give a key inside entry {n} of `{name}`, e.g. `{name}.{n}.at`"));
+        }
+        let count = item.as_array_of_tables().map(|a| a.len());
+        let entry = item
+            .as_array_of_tables_mut()
+            .ok_or_else(|| format!("`{name}` is not an array of tables ([[{name}]]), cannot index it"))?
+            .get_mut(n)
+            .ok_or_else(|| format!("index {n} out of range: `{name}` has {} entries (from 0)", count.unwrap_or(0)))?;
+        return set_in(entry, segs, i + 2, path, value);
+    }
+    if table.get(name).is_none() {
+        if !idx.is_empty() {
+            return Err(format!("`{name}` is not set in the config, so `{}` cannot be indexed", segs[i]));
+        }
+        table.insert(name, Item::Table(toml_edit::Table::new()));
+    }
+    let item = table.get_mut(name).ok_or_else(|| format!("cannot reach `{name}`"))?;
+    if let Some(&ix) = idx.first() {
+        if !last || idx.len() > 1 {
+            return Err(format!("only the last key may be indexed (`{path}`)"));
+        }
+        let arr = item.as_array_mut().ok_or_else(|| format!("`{name}` is not an array, cannot index it"))?;
+        let len = arr.len();
+        let decor = arr.get(ix).map(|v| v.decor().clone()).ok_or_else(|| format!("index {ix} out of range: `{name}` has {len} elements"))?;
+        let mut v = value;
+        *v.decor_mut() = decor;
+        arr.replace(ix, v);
+        return Ok(());
+    }
+    let next = item.as_table_like_mut().ok_or_else(|| format!("`{}` is not a table", segs[..=i].join(".")))?;
+    set_in(next, segs, i + 1, path, value)
 }

@@ -33,7 +33,7 @@ use std::path::PathBuf;
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-#[serde(expecting = "a TOML config with sections [reduced], [model], [initial], [solver], [time], [phase], [output], [sweep]")]
+#[serde(expecting = "a TOML config with sections [reduced], [model], [initial], [solver], [time], [phase], [output], [sweep], [protocol]")]
 pub(super) struct RawConfig {
     reduced: Option<RawReduced>,
     model: Option<RawModel>,
@@ -43,6 +43,7 @@ pub(super) struct RawConfig {
     phase: Option<RawPhase>,
     output: Option<RawOutput>,
     sweep: Option<toml::Table>,
+    protocol: Option<super::protocol::RawProtocol>,
 }
 
 /// A complex number written as a number or as `[re, im]`.
@@ -253,6 +254,8 @@ pub struct Config {
     pub effective_text: String,
     /// `[sweep]` axes, if any (used by `qbsim sweep`).
     pub sweep: Option<SweepSpec>,
+    /// `[[protocol.step]]` and `[[protocol.event]]`, if any.
+    pub protocol: Option<super::protocol::ProtocolSpec>,
 }
 
 impl Config {
@@ -284,7 +287,7 @@ impl Config {
     }
 }
 
-type MkErr<'a> = &'a dyn Fn(&str, String) -> ConfigError;
+pub(super) type MkErr<'a> = &'a dyn Fn(&str, String) -> ConfigError;
 
 fn required<T>(v: Option<T>, key: &str, err: MkErr) -> Result<T, ConfigError> {
     v.ok_or_else(|| err(key, "missing key (required in this section)".into()))
@@ -373,6 +376,19 @@ pub(super) fn validate(raw: RawConfig, effective_text: String, err: MkErr) -> Re
             ),
         ));
     }
+    let protocol = match raw.protocol {
+        Some(pr) => {
+            let in_model = model.is_some();
+            if !in_model && reduced.is_none() {
+                return Err(err("protocol", "a protocol changes [model] or [reduced] parameters; the config has neither".into()));
+            }
+            super::protocol::validate_protocol(pr, in_model, time.map(|t| t.t_end), &solver.engines, err)?
+        }
+        None => None,
+    };
+    if protocol.is_some() && phase.is_some() {
+        return Err(err("protocol", "a protocol applies to [time] runs, not to a [phase] diagram; use separate configs".into()));
+    }
     let output = raw.output.unwrap_or_default();
     let output_path = match output.path {
         Some(p) if p.trim().is_empty() => return Err(err("output.path", "empty path".into())),
@@ -394,6 +410,7 @@ pub(super) fn validate(raw: RawConfig, effective_text: String, err: MkErr) -> Re
         None => None,
     };
     Ok(Config {
+        protocol,
         sweep,
         file: PathBuf::new(),
         reduced,

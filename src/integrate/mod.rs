@@ -107,6 +107,22 @@ pub trait OdeRhs: Sync {
     }
 }
 
+/// The continuous extension of the current step: the state at any time
+/// inside it (complete on the integrator's `dense_subset` if one is set).
+pub trait DenseOutput {
+    fn at(&mut self, t: f64) -> &[C64];
+}
+
+/// Looks at every accepted step `[t, t_new]` before the save times inside it
+/// are reported (events, integrals along the solution). Returning
+/// `Some(t_stop)`, `t < t_stop ≤ t_new`, ends the integration at `t_stop`:
+/// the save times up to `t_stop` are still reported, the state there (from
+/// the dense output, complete) is left in `y`, and [`Stats::t_final`] is
+/// `t_stop` — so that a caller can change the problem there and restart.
+pub trait StepWatch {
+    fn step(&mut self, t: f64, t_new: f64, dense: &mut dyn DenseOutput) -> Option<f64>;
+}
+
 /// Integration method.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -249,13 +265,28 @@ impl Integrator {
         save_times: &[f64],
         observer: impl FnMut(usize, f64, &[C64]) -> ControlFlow<()>,
     ) -> Result<Stats, IntegrateError> {
+        self.integrate_watched(rhs, t0, y, save_times, observer, None)
+    }
+
+    /// As [`integrate`](Self::integrate), showing every accepted step to
+    /// `watch` first (see [`StepWatch`]); a step the watcher ends early ends
+    /// the integration with `stopped_early` set and `t_final` = its time.
+    pub fn integrate_watched<R: OdeRhs + ?Sized>(
+        &self,
+        rhs: &R,
+        t0: f64,
+        y: &mut [C64],
+        save_times: &[f64],
+        observer: impl FnMut(usize, f64, &[C64]) -> ControlFlow<()>,
+        watch: Option<&mut dyn StepWatch>,
+    ) -> Result<Stats, IntegrateError> {
         let start = Instant::now();
         self.validate(rhs, t0, y, save_times)?;
         let tab = self.method.tableau();
         if self.linear_form && rhs.is_linear() {
-            self.drive(Powers::new(tab, y.len()), rhs, t0, y, save_times, observer, start)
+            self.drive(Powers::new(tab, y.len()), rhs, t0, y, save_times, observer, watch, start)
         } else {
-            self.drive(Stages::new(tab, y.len()), rhs, t0, y, save_times, observer, start)
+            self.drive(Stages::new(tab, y.len()), rhs, t0, y, save_times, observer, watch, start)
         }
     }
 
@@ -269,6 +300,7 @@ impl Integrator {
         y: &mut [C64],
         save_times: &[f64],
         mut observer: impl FnMut(usize, f64, &[C64]) -> ControlFlow<()>,
+        mut watch: Option<&mut dyn StepWatch>,
         start: Instant,
     ) -> Result<Stats, IntegrateError> {
         let tab = self.method.tableau();
@@ -366,6 +398,29 @@ impl Integrator {
             stats.steps += 1;
             ws.complete(rhs, t, h);
             let t_new = if last { t_end } else { t + h };
+            let cut = match watch.as_deref_mut() {
+                Some(w) => {
+                    let mut dense = Dense { ws: &mut ws, rhs, t, h, y, subset: self.dense_subset.as_deref() };
+                    w.step(t, t_new, &mut dense).map(|ts| ts.clamp(t, t_new))
+                }
+                None => None,
+            };
+            if let Some(t_stop) = cut.filter(|&ts| ts < t_new) {
+                // Saves up to the watcher's time, then the complete state there.
+                while idx < save_times.len() && save_times[idx] <= t_stop {
+                    let ts = save_times[idx];
+                    let state = ws.dense(rhs, t, h, y, (ts - t) / h, self.dense_subset.as_deref());
+                    if observer(idx, ts, state).is_break() {
+                        let state = ws.dense(rhs, t, h, y, (ts - t) / h, None);
+                        finish(y_out, state);
+                        return done(stats, ws.rhs_evals(), true, ts);
+                    }
+                    idx += 1;
+                }
+                let state = ws.dense(rhs, t, h, y, (t_stop - t) / h, None);
+                finish(y_out, state);
+                return done(stats, ws.rhs_evals(), true, t_stop);
+            }
             while idx < save_times.len() && save_times[idx] < t_new {
                 let ts = save_times[idx];
                 let theta = (ts - t) / h;
@@ -392,7 +447,7 @@ impl Integrator {
                 finish(y_out, y);
                 return done(stats, ws.rhs_evals(), false, t);
             }
-            if self.stop_requested() {
+            if cut.is_some() || self.stop_requested() {
                 finish(y_out, y);
                 return done(stats, ws.rhs_evals(), true, t);
             }
@@ -511,6 +566,22 @@ fn fixed_steps_with<S: Stepper, R: OdeRhs + ?Sized>(
         stopped_early: false,
         t_final: t1,
     })
+}
+
+/// [`DenseOutput`] of the step `(t, h)` a stepper has just completed.
+struct Dense<'a, S, R: ?Sized> {
+    ws: &'a mut S,
+    rhs: &'a R,
+    t: f64,
+    h: f64,
+    y: &'a [C64],
+    subset: Option<&'a [usize]>,
+}
+
+impl<S: Stepper, R: OdeRhs + ?Sized> DenseOutput for Dense<'_, S, R> {
+    fn at(&mut self, t: f64) -> &[C64] {
+        self.ws.dense(self.rhs, self.t, self.h, self.y, (t - self.t) / self.h, self.subset)
+    }
 }
 
 /// Error tolerances of a step.

@@ -1,16 +1,18 @@
 //! The full three-mode master equation: initial state → Liouvillian (kernel or
 //! superoperator) → adaptive RK → observables at every save time (docs/physics.md §7).
 
-use crate::integrate::{IntegrateError, Integrator, Method, OdeRhs, Stats};
-use crate::liouvillian::kernel::{Kernel, Layout};
-use crate::liouvillian::superop::{self, SuperOperator};
-use crate::liouvillian::{heisenberg, Generator, Liouvillian};
+mod engine;
+
+pub use engine::{Fixed, MasterEngine, Terms};
+
+use crate::integrate::{IntegrateError, Integrator, Method, Stats};
+use crate::liouvillian::superop;
+use crate::liouvillian::Generator;
 use crate::model::{LindbladTerms, MicroParams, ModeState};
-use crate::observables::{self, series::Series, states, ModeMetrics};
-use crate::space::Operator;
+use crate::observables::{series::Series, states};
+use crate::protocol::{self, Protocol};
 use num_complex::Complex64 as C64;
-use std::ops::ControlFlow;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 /// Population of a mode's top Fock level above which the truncation is flagged.
@@ -87,6 +89,14 @@ pub struct MasterResult {
     pub interrupted: bool,
     /// Instruction set of the kernel ("avx512", "avx2", "generic"), or "superoperator".
     pub backend: String,
+    /// Work done by the drive at `t_final` (for resuming).
+    pub work_final: f64,
+    /// (time, name) of every event that fired.
+    pub events: Vec<(f64, String)>,
+    /// The observables at every event firing (apart from the saves).
+    pub event_samples: Series,
+    /// The run ended at an event with `action = "stop"`.
+    pub stopped_by_event: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -163,51 +173,6 @@ pub fn initial_state(p: &MicroParams, init: &[ModeState; 3]) -> Vec<C64> {
     states::kron3(&single(0), &single(1), &single(2), p.cutoffs)
 }
 
-/// The ODE right-hand side: 𝓛 in the layout the state is carried in (one
-/// value per run, so the size difference of the variants does not matter).
-#[allow(clippy::large_enum_variant)]
-enum Rhs {
-    /// Matrix-free kernel on the banded Hermitian layout (half the memory traffic).
-    Kernel(Kernel),
-    /// Explicit superoperator on the full matrix.
-    Super(SuperOperator),
-}
-
-impl Rhs {
-    fn layout(&self) -> Layout {
-        match self {
-            Rhs::Kernel(k) => k.banded_layout().clone(),
-            Rhs::Super(s) => Layout::full(s.dim()),
-        }
-    }
-}
-
-impl OdeRhs for Rhs {
-    fn len(&self) -> usize {
-        match self {
-            Rhs::Kernel(k) => k.banded_layout().len(),
-            Rhs::Super(s) => s.dim().pow(2),
-        }
-    }
-    fn eval(&self, _t: f64, y: &[C64], dy: &mut [C64]) {
-        match self {
-            Rhs::Kernel(k) => k.apply_banded(y, dy),
-            Rhs::Super(s) => s.apply(y, dy),
-        }
-    }
-    /// dρ/dt = 𝓛ρ with a time-independent 𝓛 (rotating frame, constant drive).
-    fn is_linear(&self) -> bool {
-        true
-    }
-    unsafe fn eval_chain(&self, _t: f64, bufs: &[*mut C64], sink: &(dyn Fn(std::ops::Range<usize>) + Sync)) -> bool {
-        match self {
-            // SAFETY: the caller's contract is the kernel's.
-            Rhs::Kernel(k) => k.apply_chain_banded(bufs, sink),
-            Rhs::Super(_) => false,
-        }
-    }
-}
-
 /// Integrates the master equation of `p` from the product state `init` at
 /// `times[0]`; see [`solve_from`].
 pub fn solve(
@@ -242,93 +207,40 @@ pub fn solve_from(
     stop: &Arc<AtomicBool>,
     progress: &mut dyn FnMut(f64),
 ) -> Result<MasterResult, MasterError> {
-    check_resources(terms, opts, times.len())?;
-    let sp = terms.hamiltonian.space;
-    let d = sp.dim();
-    if rho0.len() != d * d {
-        return Err(MasterError::Refused(format!(
-            "the initial density matrix has {} entries, but cutoffs {:?} need {d}x{d}",
-            rho0.len(),
-            sp.dims
-        )));
-    }
-    let generator = Generator::new(terms);
-    let (rhs, backend) = match opts.liouvillian {
-        LiouvillianKind::Kernel => {
-            let k = Kernel::new(generator);
-            let name = format!("kernel-{:?}", k.simd()).to_lowercase();
-            (Rhs::Kernel(k), name)
-        }
-        LiouvillianKind::SuperOperator => {
-            (Rhs::Super(SuperOperator::new(&generator).map_err(MasterError::Refused)?), "superoperator".into())
-        }
-    };
-    let layout = rhs.layout();
-    let dims = sp.dims;
-    let ops: [Operator; 3] = [sp.lower(0), sp.lower(1), sp.lower(2)];
-    let numbers: [Operator; 3] = [sp.number(0), sp.number(1), sp.number(2)];
-    let power_op = heisenberg(terms, &numbers[1]);
+    let t_end = times.last().copied().unwrap_or(t0);
+    solve_protocol(&Protocol::constant(Fixed(terms.clone())), rho0, 0.0, t0, t_end, times, opts, stop, progress)
+}
 
-    let mut res = MasterResult { backend, ..Default::default() };
-    let keep_all = opts.save_state == SaveState::All;
-    let mut rho_all = keep_all.then(|| Vec::with_capacity(times.len() * d * d));
-    let mut rho_b = vec![C64::new(0.0, 0.0); dims[1] * dims[1]];
-    let mut y = layout.from_full(rho0);
-    let mut full = if keep_all { vec![C64::new(0.0, 0.0); d * d] } else { Vec::new() };
-    let mut integrator = Integrator::new(opts.method, opts.rtol, opts.atol);
-    integrator.stop = Some(stop.clone());
-    // The observables read a few entries near the diagonal (⟨a⟩, ⟨b⟩, ⟨c⟩,
-    // the numbers, the power operator, ρ_b, the populations): the dense
-    // output is evaluated only there unless every state is stored.
-    let flat = |i: usize, k: usize| {
-        let (i, k) = if k >= layout.col0(i) { (i, k) } else { (k, i) };
-        layout.row(i).start + k - layout.col0(i)
-    };
-    if !keep_all {
-        let mut idx: Vec<usize> = ops
-            .iter()
-            .chain(&numbers)
-            .chain(std::iter::once(&power_op))
-            .flat_map(|o| o.entries().map(|(i, k, _)| flat(i, k)).collect::<Vec<_>>())
-            .chain(observables::reduced_state_entries(dims, 1).map(|(i, k)| flat(i, k)))
-            .chain((0..d).map(|i| flat(i, i)))
-            .collect();
-        idx.sort_unstable();
-        idx.dedup();
-        integrator.dense_subset = Some(idx);
-    }
-    let stats = integrator.integrate(&rhs, t0, &mut y, times, |_, t, state| {
-        let at = |i: usize, k: usize| layout.get(state, i, k);
-        observables::reduced_state_with(dims, 1, at, &mut rho_b);
-        res.series.push(
-            t,
-            [ops[0].expect_with(at), ops[1].expect_with(at), ops[2].expect_with(at)],
-            [numbers[0].expect_with(at).re, numbers[1].expect_with(at).re, numbers[2].expect_with(at).re],
-            power_op.expect_with(at).re,
-            ModeMetrics::compute(&rho_b, dims[1]),
-        );
-        res.trace.push((0..d).map(|i| at(i, i).re).sum());
-        res.top_level.push(observables::top_level_population_with(dims, |i| at(i, i).re));
-        if let Some(all) = rho_all.as_mut() {
-            layout.to_full(state, &mut full);
-            all.extend_from_slice(&full);
-        }
-        progress(t);
-        if stop.load(Ordering::Relaxed) {
-            ControlFlow::Break(())
-        } else {
-            ControlFlow::Continue(())
-        }
-    })?;
-    res.interrupted = res.series.len() < times.len();
-    res.stats = stats;
-    res.t_final = stats.t_final;
+/// The master equation under a protocol (docs/physics.md §11) from `rho0`
+/// (full d×d) at `t0`, with work `work0` already done, to `t_end`, recording
+/// at `times`: one Liouvillian per segment, integration restarted exactly at
+/// every switching time and event. The result's `events` lists the firings.
+#[allow(clippy::too_many_arguments)]
+pub fn solve_protocol<P: Terms + 'static>(
+    proto: &Protocol<P>,
+    rho0: &[C64],
+    work0: f64,
+    t0: f64,
+    t_end: f64,
+    times: &[f64],
+    opts: &MasterOptions,
+    stop: &Arc<AtomicBool>,
+    progress: &mut dyn FnMut(f64),
+) -> Result<MasterResult, MasterError> {
+    let first = proto.params(&[]).map_err(MasterError::Refused)?;
+    check_resources(&first.terms(), opts, times.len())?;
+    let mut engine = MasterEngine::new(&first, rho0, work0, opts, stop, progress)?;
+    let out = protocol::drive(proto, &mut engine, t0, t_end, times).map_err(MasterError::Refused)?;
+    let (rho, work) = engine.final_state();
+    let mut res = std::mem::take(&mut engine.res);
+    res.interrupted = out.interrupted;
+    res.t_final = out.t_final;
+    res.work_final = work;
+    res.events = out.events;
+    res.stopped_by_event = out.stopped_by_event;
     if opts.save_state != SaveState::None || res.interrupted {
-        let mut last = vec![C64::new(0.0, 0.0); d * d];
-        layout.to_full(&y, &mut last);
-        res.rho_final = Some(last);
+        res.rho_final = Some(rho);
     }
-    res.rho_all = rho_all;
     res.warnings = guards(&res);
     Ok(res)
 }
@@ -343,6 +255,10 @@ impl MasterResult {
         self.top_level.extend(later.top_level);
         self.rho_final = later.rho_final;
         self.t_final = later.t_final;
+        self.work_final = later.work_final;
+        self.events.extend(later.events);
+        self.event_samples.extend(later.event_samples);
+        self.stopped_by_event = later.stopped_by_event;
         self.rho_all = match (self.rho_all.take(), later.rho_all) {
             (Some(mut a), Some(b)) => {
                 a.extend(b);

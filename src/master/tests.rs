@@ -5,6 +5,7 @@ use super::*;
 use crate::moments;
 use crate::observables;
 use crate::reduced::linspace;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 

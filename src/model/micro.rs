@@ -252,7 +252,39 @@ impl MicroParams {
                 jumps.push(Jump { rate: self.dephasing[m], op: sp.number(m) });
             }
         }
-        LindbladTerms { hamiltonian: h, jumps }
+        // P_in = ⟨i[H_drive, N]⟩ with N = a†a + b†b + c†c: the rate at which
+        // the drive E(a + a†) adds quanta, i[E(a + a†), a†a] = iE(a − a†), so
+        // P_in = −2E Im⟨a⟩ (docs/physics.md §11).
+        let drive_power = a.clone().add(&a.adjoint().scale(C64::new(-1.0, 0.0))).scale(C64::new(0.0, self.drive));
+        LindbladTerms { hamiltonian: h, jumps, drive_power }
+    }
+}
+
+impl crate::protocol::Params for MicroParams {
+    /// Every rate, detuning, coupling and occupation linearly (complex ones
+    /// in the complex plane); the cutoffs are those of `a` (a protocol may not
+    /// change them).
+    fn lerp(a: &Self, b: &Self, s: f64) -> Self {
+        let r = |x: f64, y: f64| x + s * (y - x);
+        let z = |x: C64, y: C64| x + (y - x) * s;
+        let r3 = |x: [f64; 3], y: [f64; 3]| std::array::from_fn(|k| r(x[k], y[k]));
+        MicroParams {
+            cutoffs: a.cutoffs,
+            delta: r3(a.delta, b.delta),
+            drive: r(a.drive, b.drive),
+            kappa: r3(a.kappa, b.kappa),
+            gamma: r(a.gamma, b.gamma),
+            p_a: z(a.p_a, b.p_a),
+            p_b: z(a.p_b, b.p_b),
+            p_ca: z(a.p_ca, b.p_ca),
+            p_cb: z(a.p_cb, b.p_cb),
+            n_th: r3(a.n_th, b.n_th),
+            n_th_shared: std::array::from_fn(|k| r(a.n_th_shared[k], b.n_th_shared[k])),
+            kerr: r3(a.kerr, b.kerr),
+            cross_kerr: r3(a.cross_kerr, b.cross_kerr),
+            exchange: std::array::from_fn(|k| z(a.exchange[k], b.exchange[k])),
+            dephasing: r3(a.dephasing, b.dephasing),
+        }
     }
 }
 
@@ -268,4 +300,8 @@ pub struct Jump {
 pub struct LindbladTerms {
     pub hamiltonian: Operator,
     pub jumps: Vec<Jump>,
+    /// The operator whose mean is the power the drive puts in, P_in =
+    /// ⟨i[H_drive, N]⟩ (quanta per unit time, N the total number): the work
+    /// W = ∫ P_in dt (docs/physics.md §11).
+    pub drive_power: Operator,
 }

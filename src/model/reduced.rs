@@ -83,6 +83,19 @@ impl ReducedParams {
     }
 }
 
+impl crate::protocol::Params for ReducedParams {
+    fn lerp(a: &Self, b: &Self, s: f64) -> Self {
+        let r = |x: f64, y: f64| x + s * (y - x);
+        ReducedParams {
+            gamma_a: r(a.gamma_a, b.gamma_a),
+            gamma_b: r(a.gamma_b, b.gamma_b),
+            delta_ra: r(a.delta_ra, b.delta_ra),
+            delta_rb: r(a.delta_rb, b.delta_rb),
+            drive_r: r(a.drive_r, b.drive_r),
+        }
+    }
+}
+
 /// The realizability verdict of docs/physics.md §6: every microscopic parameter set
 /// (κ_j ≥ 0, Γ ≥ 0, any complex p) gives γ_a·γ_b ≥ 1 in units of g, so points
 /// with γ_a·γ_b < 1 — in particular the whole broken phase — cannot be built

@@ -8,6 +8,8 @@
 use crate::linalg::{self, CMat};
 use crate::model::{MicroParams, ModeState};
 use crate::observables::{series::Series, ModeMetrics};
+use crate::protocol::exact::{Exact, LinearModel};
+use crate::protocol::{self, Outcome, Protocol};
 use num_complex::Complex64 as C64;
 
 /// Drift matrix M and drive f = (−iE, 0, 0) of the means. Thermal pairs
@@ -86,37 +88,138 @@ pub fn is_gaussian(init: &[ModeState; 3]) -> bool {
     init.iter().all(|s| !matches!(s, ModeState::Fock(k) if *k > 0))
 }
 
-/// The moments engine: ⟨a⟩, ⟨b⟩, ⟨c⟩, n_j = |⟨j⟩|² + N_jj, E_B, P_B and the
-/// battery metrics at `times`, exactly, at a cost independent of any cutoff.
-///
-/// For a Gaussian start without dephasing the battery's reduced state is a
-/// displaced thermal state with mean β = ⟨b⟩ and n̄ = N_bb, whose ergotropy
-/// is |β|² (docs/physics.md §7), entropy (n̄+1)ln(n̄+1) − n̄ ln n̄ and purity
-/// 1/(2n̄+1). For a non-Gaussian start (a Fock state) or with dephasing (which
-/// makes the state non-Gaussian) the means, occupations and power stay exact
-/// but those three are NaN.
+/// The moments engine: ⟨a⟩, ⟨b⟩, ⟨c⟩, n_j = |⟨j⟩|² + N_jj, E_B, P_B, the
+/// work W and the battery metrics at `times`, exactly, at a cost independent
+/// of any cutoff (see [`Flow`] for the battery metrics).
 pub fn solve(p: &MicroParams, init: &[ModeState; 3], times: &[f64]) -> Series {
+    let (t0, t_end) = (times.first().copied().unwrap_or(0.0), times.last().copied().unwrap_or(0.0));
+    match solve_protocol(&Protocol::constant(*p), init, t0, t_end, times) {
+        Ok((s, _)) => s,
+        Err(e) => unreachable!("a constant protocol cannot fail: {e}"),
+    }
+}
+
+/// The moments engine under a protocol from the product state `init` at
+/// `t0` to `t_end` (docs/physics.md §11): exact on every constant segment.
+/// Returns the saves and the protocol's outcome, whose samples at the event
+/// firings are [`Fired::samples`].
+pub fn solve_protocol(
+    proto: &Protocol<MicroParams>,
+    init: &[ModeState; 3],
+    t0: f64,
+    t_end: f64,
+    times: &[f64],
+) -> Result<(Series, Fired), String> {
     let (x0, n0) = initial_moments(init);
-    let (m, _) = drift(p);
-    let q = noise(p);
-    let gaussian = stays_gaussian(p, init);
-    let mut out = Series::default();
-    for (&t, (x, s)) in times.iter().zip(raw_moments(p, x0, n0, times)) {
+    let first = proto.params(&[])?;
+    let flow = Flow { gaussian: is_gaussian(init), dephased: false, series: Series::default(), events: Series::default() };
+    let mut engine = Exact::new(flow, initial_vector(x0, n0));
+    engine.model.dephased = first.dephasing.iter().any(|&g| g != 0.0);
+    let out = protocol::drive(proto, &mut engine, t0, t_end, times)?;
+    Ok((engine.model.series, Fired { outcome: out, samples: engine.model.events }))
+}
+
+/// What a protocol did, with the engine's samples at its event firings.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Fired {
+    pub outcome: Outcome,
+    pub samples: Series,
+}
+
+/// Layout of the moments state vector v: x_i at X + i, conj(x_i) at Y + i,
+/// S_mn at S + 3m + n, the constant 1 at ONE, and u = ∫ E x_a dt at U (the
+/// work is W = −2 Im u).
+const X: usize = 0;
+const Y: usize = 3;
+const S: usize = 6;
+const ONE: usize = 15;
+const U: usize = 16;
+/// Length of the moments state vector.
+pub const STATE: usize = 17;
+
+/// Initial moments vector from means x0 and fluctuations n0.
+pub fn initial_vector(x0: [C64; 3], n0: CMat<3>) -> [C64; STATE] {
+    let mut v0 = [C64::new(0.0, 0.0); STATE];
+    for i in 0..3 {
+        v0[X + i] = x0[i];
+        v0[Y + i] = x0[i].conj();
+        for j in 0..3 {
+            v0[S + 3 * i + j] = n0[i][j] + x0[i].conj() * x0[j];
+        }
+    }
+    v0[ONE] = C64::new(1.0, 0.0);
+    v0
+}
+
+fn unpack(v: &[C64; STATE]) -> ([C64; 3], CMat<3>) {
+    let x = [v[X], v[X + 1], v[X + 2]];
+    let mut s = linalg::zeros::<3>();
+    for i in 0..3 {
+        for j in 0..3 {
+            s[i][j] = v[S + 3 * i + j];
+        }
+    }
+    (x, s)
+}
+
+/// The moments as a [`LinearModel`]: one sample per save, in a [`Series`].
+pub struct Flow {
+    /// Gaussian start (no Fock state > 0).
+    pub gaussian: bool,
+    /// Some segment has dephasing (the state is then not Gaussian).
+    pub dephased: bool,
+    pub series: Series,
+    /// The samples at event firings.
+    pub events: Series,
+}
+
+impl Flow {
+    /// One row of the series at state v: for a Gaussian state without
+    /// dephasing the battery's reduced state is a displaced thermal state
+    /// with mean β = ⟨b⟩ and n̄ = N_bb, whose ergotropy is |β|²
+    /// (docs/physics.md §7), entropy (n̄+1)ln(n̄+1) − n̄ ln n̄ and purity
+    /// 1/(2n̄+1). For a non-Gaussian start (a Fock state) or with dephasing
+    /// the means, occupations, power and work stay exact but those three are NaN.
+    fn push(&self, out: &mut Series, p: &MicroParams, t: f64, v: &[C64; STATE]) {
+        let (x, s) = unpack(v);
+        let (m, _) = drift(p);
+        let q = noise(p);
         let numbers = [0, 1, 2].map(|j| s[j][j].re);
         // dE_B/dt = dS_bb/dt = (−M*S − S Mᵀ + Q)_bb + γφ_b S_bb (the drive
         // enters only the charger's row).
         let ds = q[1][1] + p.dephasing[1] * s[1][1]
             - (0..3).map(|k| m[1][k].conj() * s[k][1] + s[1][k] * m[1][k]).sum::<C64>();
         let nb = s[1][1].re - x[1].norm_sqr();
+        let gaussian = self.gaussian && !self.dephased && p.dephasing.iter().all(|&g| g == 0.0);
         let battery = if gaussian {
             let entropy = if nb > 0.0 { (nb + 1.0) * (nb + 1.0).ln() - nb * nb.ln() } else { 0.0 };
             ModeMetrics { energy: numbers[1], ergotropy: x[1].norm_sqr(), entropy, purity: 1.0 / (2.0 * nb + 1.0) }
         } else {
             ModeMetrics { energy: numbers[1], ergotropy: f64::NAN, entropy: f64::NAN, purity: f64::NAN }
         };
-        out.push(t, x, numbers, ds.re, battery);
+        out.push(t, x, numbers, ds.re, battery, -2.0 * v[U].im);
     }
-    out
+}
+
+impl LinearModel<STATE> for Flow {
+    type P = MicroParams;
+    fn generator(&self, p: &MicroParams) -> CMat<STATE> {
+        generator(p)
+    }
+    fn passive(&self) -> &'static [usize] {
+        &[ONE, U]
+    }
+    fn observe(&self, p: &MicroParams, v: &[C64; STATE], name: &str) -> f64 {
+        let mut one = Series::default();
+        self.push(&mut one, p, 0.0, v);
+        one.value(name, 0).unwrap_or(f64::NAN)
+    }
+    fn record(&mut self, p: &MicroParams, t: f64, v: &[C64; STATE], at_event: bool) {
+        self.dephased |= p.dephasing.iter().any(|&g| g != 0.0);
+        let mut series = std::mem::take(if at_event { &mut self.events } else { &mut self.series });
+        self.push(&mut series, p, t, v);
+        *(if at_event { &mut self.events } else { &mut self.series }) = series;
+    }
 }
 
 /// Whether the engine's battery metrics are exact for this model and start
@@ -180,14 +283,21 @@ pub fn fluctuations(p: &MicroParams, x0: [C64; 3], n0: CMat<3>, times: &[f64]) -
 /// fluctuations N = S − x* xᵀ obey dN/dt = −M* N − N Mᵀ + Q, independent of
 /// the drive.
 pub fn raw_moments(p: &MicroParams, x0: [C64; 3], n0: CMat<3>, times: &[f64]) -> Vec<([C64; 3], CMat<3>)> {
-    const X: usize = 0; // x_i at X + i
-    const Y: usize = 3; // conj(x_i) at Y + i
-    const S: usize = 6; // S_mn at S + 3m + n
-    const ONE: usize = 15;
+    let gen = generator(p);
+    let v0 = initial_vector(x0, n0);
+    let t0 = times.first().copied().unwrap_or(0.0);
+    times
+        .iter()
+        .map(|&t| unpack(&linalg::matvec(&linalg::expm(&linalg::scale(&gen, C64::new(t - t0, 0.0))), &v0)))
+        .collect()
+}
+
+/// The generator G of dv/dt = G v for the moments state vector (layout at
+/// [`STATE`]): the equations of [`raw_moments`], plus du/dt = E x_a for the work.
+pub fn generator(p: &MicroParams) -> CMat<STATE> {
     let (m, f) = drift(p);
     let q = noise(p);
-    let t0 = times.first().copied().unwrap_or(0.0);
-    let mut gen = linalg::zeros::<16>();
+    let mut gen = linalg::zeros::<STATE>();
     for i in 0..3 {
         for k in 0..3 {
             gen[X + i][X + k] = -m[i][k];
@@ -211,30 +321,8 @@ pub fn raw_moments(p: &MicroParams, x0: [C64; 3], n0: CMat<3>, times: &[f64]) ->
             }
         }
     }
-    let mut v0 = [C64::new(0.0, 0.0); 16];
-    for i in 0..3 {
-        v0[X + i] = x0[i];
-        v0[Y + i] = x0[i].conj();
-        for j in 0..3 {
-            v0[S + 3 * i + j] = n0[i][j] + x0[i].conj() * x0[j];
-        }
-    }
-    v0[ONE] = C64::new(1.0, 0.0);
-    times
-        .iter()
-        .map(|&t| {
-            let e = linalg::expm(&linalg::scale(&gen, C64::new(t - t0, 0.0)));
-            let at = |r: usize| (0..16).map(|c| e[r][c] * v0[c]).sum::<C64>();
-            let x = [at(X), at(X + 1), at(X + 2)];
-            let mut s = linalg::zeros::<3>();
-            for i in 0..3 {
-                for j in 0..3 {
-                    s[i][j] = at(S + 3 * i + j);
-                }
-            }
-            (x, s)
-        })
-        .collect()
+    gen[U][X] = C64::new(p.drive, 0.0);
+    gen
 }
 
 #[cfg(test)]

@@ -20,12 +20,28 @@ pub struct Series {
     pub ergotropy_b: Vec<f64>,
     pub entropy_b: Vec<f64>,
     pub purity_b: Vec<f64>,
+    /// W = ∫ P_in dt, the work done by the drive since the start of the run
+    /// (units of ħω, P_in = −2E Im⟨a⟩; docs/physics.md §11).
+    pub work_in: Vec<f64>,
+    /// E_B / W where W > 0, NaN elsewhere.
+    pub efficiency_b: Vec<f64>,
+    /// ergotropy_b / W where W > 0, NaN elsewhere.
+    pub ergotropy_efficiency_b: Vec<f64>,
+}
+
+/// `x / w` for work w > 0, NaN otherwise (no work done yet: no efficiency).
+pub fn per_work(x: f64, w: f64) -> f64 {
+    if w > 0.0 {
+        x / w
+    } else {
+        f64::NAN
+    }
 }
 
 impl Series {
     /// Appends one save: time, means (a, b, c), occupations (n_a, n_b, n_c),
-    /// the charging power and the battery's metrics.
-    pub fn push(&mut self, t: f64, means: [C64; 3], numbers: [f64; 3], power_b: f64, battery: ModeMetrics) {
+    /// the charging power, the battery's metrics and the work done so far.
+    pub fn push(&mut self, t: f64, means: [C64; 3], numbers: [f64; 3], power_b: f64, battery: ModeMetrics, work: f64) {
         self.t.push(t);
         self.a.push(means[0]);
         self.b.push(means[1]);
@@ -38,16 +54,41 @@ impl Series {
         self.ergotropy_b.push(battery.ergotropy);
         self.entropy_b.push(battery.entropy);
         self.purity_b.push(battery.purity);
+        self.work_in.push(work);
+        self.efficiency_b.push(per_work(numbers[1], work));
+        self.ergotropy_efficiency_b.push(per_work(battery.ergotropy, work));
+    }
+
+    /// The value of real column `name` in row `k` (event observables).
+    pub fn value(&self, name: &str, k: usize) -> Option<f64> {
+        self.real_columns().into_iter().find(|(n, _)| *n == name).and_then(|(_, v)| v.get(k).copied())
+    }
+
+    /// Names of the real observables an event may watch (every real column but `t`).
+    pub fn observables() -> &'static [&'static str] {
+        &Self::REAL[1..]
     }
 
     /// Output names (`/master/<name>`) of the real-valued columns, in the
     /// order of [`Self::real_columns`] and `real_mut`.
-    const REAL: [&'static str; 9] =
-        ["t", "n_a", "n_b", "n_c", "energy_b", "power_b", "ergotropy_b", "entropy_b", "purity_b"];
+    const REAL: [&'static str; 12] = [
+        "t",
+        "n_a",
+        "n_b",
+        "n_c",
+        "energy_b",
+        "power_b",
+        "ergotropy_b",
+        "entropy_b",
+        "purity_b",
+        "work_in",
+        "efficiency_b",
+        "ergotropy_efficiency_b",
+    ];
     /// Output names of the complex columns (the means).
     const COMPLEX: [&'static str; 3] = ["a", "b", "c"];
 
-    fn real_mut(&mut self) -> [&mut Vec<f64>; 9] {
+    fn real_mut(&mut self) -> [&mut Vec<f64>; 12] {
         [
             &mut self.t,
             &mut self.n_a,
@@ -58,6 +99,9 @@ impl Series {
             &mut self.ergotropy_b,
             &mut self.entropy_b,
             &mut self.purity_b,
+            &mut self.work_in,
+            &mut self.efficiency_b,
+            &mut self.ergotropy_efficiency_b,
         ]
     }
 
@@ -76,7 +120,7 @@ impl Series {
     }
 
     /// The real-valued columns by their output names (`/master/<name>`).
-    pub fn real_columns(&self) -> [(&'static str, &Vec<f64>); 9] {
+    pub fn real_columns(&self) -> [(&'static str, &Vec<f64>); 12] {
         let cols = [
             &self.t,
             &self.n_a,
@@ -87,6 +131,9 @@ impl Series {
             &self.ergotropy_b,
             &self.entropy_b,
             &self.purity_b,
+            &self.work_in,
+            &self.efficiency_b,
+            &self.ergotropy_efficiency_b,
         ];
         std::array::from_fn(|k| (Self::REAL[k], cols[k]))
     }

@@ -21,11 +21,33 @@ pub struct Entry {
     pub description: String,
 }
 
-/// Every row of the documentation's tables.
+/// Every row of the documentation's tables, plus the rows of the event
+/// samples: every `[n_save]` series of an engine group `/g` has a twin
+/// `/g/events/<name>` (`[n_events]`, the same units) holding its values at
+/// each event firing (docs/output.md, "Protocols").
 pub fn entries() -> &'static [Entry] {
     static TABLE: OnceLock<Vec<Entry>> = OnceLock::new();
-    TABLE.get_or_init(|| DOC.lines().filter_map(parse_row).collect())
+    TABLE.get_or_init(|| {
+        let rows: Vec<Entry> = DOC.lines().filter_map(parse_row).collect();
+        let twins: Vec<Entry> = rows
+            .iter()
+            .filter(|e| !e.attribute && e.shape == "[n_save]" && EVENT_GROUPS.iter().any(|g| e.path.starts_with(&format!("{g}/"))))
+            .map(|e| {
+                let (group, name) = e.path.rsplit_once('/').unwrap_or(("", &e.path));
+                Entry {
+                    path: format!("{group}/events/{name}"),
+                    shape: "[n_events]".into(),
+                    description: format!("at each event firing: {}", e.description),
+                    ..e.clone()
+                }
+            })
+            .collect();
+        rows.into_iter().chain(twins).collect()
+    })
 }
+
+/// Engine groups whose series have event-sample twins.
+const EVENT_GROUPS: [&str; 3] = ["/master", "/moments", "/reduced"];
 
 /// Markdown inline code and emphasis removed, for plain-text attributes.
 fn plain(cell: &str) -> String {

@@ -18,6 +18,29 @@ pub struct Traces {
     pub point: Option<ReducedPoint>,
     /// The `[model]` parameters (attributes of `/master` or `/moments`).
     pub model: Option<ModelParams>,
+    /// The steps of a time-dependent protocol (`/protocol`), on the clock of
+    /// these traces; empty without one (or when the traces are on another clock).
+    pub protocol: Vec<ProtocolStep>,
+}
+
+/// One step of a time-dependent protocol: `/protocol/step_times[k]`,
+/// `step_ramps[k]` and `step_labels[k]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProtocolStep {
+    /// When the step starts, in the unit of the engines' `t`.
+    pub t: f64,
+    /// Its ramp duration (0: sudden; a negative or non-finite ramp reads as 0).
+    pub ramp: f64,
+    /// What it sets, as written (`model.delta=[1.2, -1.2, 0.0]`); may be empty.
+    pub label: String,
+}
+
+/// An event an engine fired: `/<engine>/event_times[k]`, `event_names[k]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Event {
+    pub t: f64,
+    /// May be empty (a file without `event_names`).
+    pub name: String,
 }
 
 /// The three-mode model of a `[model]` run, from the attributes of `/master`
@@ -46,6 +69,8 @@ pub struct EngineTrace {
     pub t: Vec<f64>,
     pub energy: Vec<f64>,
     pub power: Vec<f64>,
+    /// The events this engine fired, in file order (empty if none or absent).
+    pub events: Vec<Event>,
 }
 
 /// `/reduced/@…`: the point, its phase and whether it is realizable.
@@ -266,6 +291,32 @@ impl<'a> View<'a> {
         }
     }
 
+    /// An optional list: a 1-D dataset (an empty one of any shape is an empty
+    /// list), of as many elements as the dataset `like` (name, length) if
+    /// given; an error if present but malformed.
+    fn list<T>(&self, group: &str, name: &str, like: Option<(&str, usize)>, what: &str, get: impl Fn(&Data) -> Option<Vec<T>>) -> Result<Option<Vec<T>>, PlotError> {
+        let Some(it) = self.dataset(group, name) else { return Ok(None) };
+        let v = get(&it.data).ok_or_else(|| PlotError::Invalid(format!("{group}/{name} is not a {what} dataset")))?;
+        if !(it.shape.len() == 1 || v.is_empty()) {
+            return Err(PlotError::Invalid(format!("{group}/{name} has shape {:?}, expected a list (1-D)", it.shape)));
+        }
+        if let Some((other, n)) = like.filter(|&(_, n)| n != v.len()) {
+            return Err(PlotError::Invalid(format!("{group}/{name} has {} elements, {group}/{other} {n}: expected one per element", v.len())));
+        }
+        Ok(Some(v))
+    }
+
+    fn list_f64(&self, group: &str, name: &str, like: Option<(&str, usize)>) -> Result<Option<Vec<f64>>, PlotError> {
+        self.list(group, name, like, "real-valued", as_f64)
+    }
+
+    fn list_str(&self, group: &str, name: &str, like: Option<(&str, usize)>) -> Result<Option<Vec<String>>, PlotError> {
+        self.list(group, name, like, "string", |d| match d {
+            Data::Str(v) => Some(v.clone()),
+            _ => None,
+        })
+    }
+
     fn attr_f64(&self, group: &str, name: &str) -> Option<f64> {
         self.item(group, name, true).and_then(|it| as_f64(&it.data)).and_then(|v| v.first().copied())
     }
@@ -379,7 +430,8 @@ fn traces(v: &View) -> Result<Vec<(&'static str, Traces)>, PlotError> {
             Some(_) => v.vec(&g, "power_b", Some(t.len()))?,
             None => vec![f64::NAN; t.len()],
         };
-        engines.push(EngineTrace { engine: engine.into(), t, energy, power });
+        let events = events(v, &g)?;
+        engines.push(EngineTrace { engine: engine.into(), t, energy, power, events });
     }
     if engines.is_empty() {
         return Ok(Vec::new());
@@ -402,20 +454,48 @@ fn traces(v: &View) -> Result<Vec<(&'static str, Traces)>, PlotError> {
         n_th: v.attr_f64s(g, "n_th"),
     });
     let mapped = v.has_group("/map");
+    let protocol = protocol(v)?;
     let (micro, reduced): (Vec<EngineTrace>, Vec<EngineTrace>) = engines.into_iter().partition(|e| e.engine != "reduced");
     let mut out = Vec::new();
+    // The protocol's times are those of the config's clock: every figure
+    // but the τ figure of a /reduced beside an unrelated [model].
     if micro.is_empty() {
         // Only /reduced: its own clock, unless it was mapped from a [model].
-        out.push(("traces", Traces { engines: reduced, reduced_time: !mapped, point, model: None }));
+        out.push(("traces", Traces { engines: reduced, reduced_time: !mapped, point, model: None, protocol }));
     } else if mapped || reduced.is_empty() {
         let mut all = micro;
         all.extend(reduced);
-        out.push(("traces", Traces { engines: all, reduced_time: false, point: if mapped { point } else { None }, model }));
+        out.push(("traces", Traces { engines: all, reduced_time: false, point: if mapped { point } else { None }, model, protocol }));
     } else {
-        out.push(("traces", Traces { engines: micro, reduced_time: false, point: None, model }));
-        out.push(("traces_reduced", Traces { engines: reduced, reduced_time: true, point, model: None }));
+        out.push(("traces", Traces { engines: micro, reduced_time: false, point: None, model, protocol }));
+        out.push(("traces_reduced", Traces { engines: reduced, reduced_time: true, point, model: None, protocol: Vec::new() }));
     }
     Ok(out)
+}
+
+/// `/protocol`: its steps in file order (none without `step_times`).
+/// `step_ramps` and `step_labels` are optional; when present they must have
+/// one element per step. Non-finite times are kept (the layout skips them).
+fn protocol(v: &View) -> Result<Vec<ProtocolStep>, PlotError> {
+    let g = "/protocol";
+    let Some(times) = v.list_f64(g, "step_times", None)? else { return Ok(Vec::new()) };
+    let n = times.len();
+    let ramps = v.list_f64(g, "step_ramps", Some(("step_times", n)))?.unwrap_or_else(|| vec![0.0; n]);
+    let labels = v.list_str(g, "step_labels", Some(("step_times", n)))?.unwrap_or_else(|| vec![String::new(); n]);
+    Ok(times
+        .into_iter()
+        .zip(ramps)
+        .zip(labels)
+        .map(|((t, ramp), label)| ProtocolStep { t, ramp: if ramp.is_finite() && ramp > 0.0 { ramp } else { 0.0 }, label })
+        .collect())
+}
+
+/// The events of an engine group: `event_times` (possibly empty) and, if
+/// present, `event_names` of the same length.
+fn events(v: &View, g: &str) -> Result<Vec<Event>, PlotError> {
+    let Some(times) = v.list_f64(g, "event_times", None)? else { return Ok(Vec::new()) };
+    let names = v.list_str(g, "event_names", Some(("event_times", times.len())))?.unwrap_or_else(|| vec![String::new(); times.len()]);
+    Ok(times.into_iter().zip(names).map(|(t, name)| Event { t, name }).collect())
 }
 
 /// Whether the record is an interrupted (partial) result.

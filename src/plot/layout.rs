@@ -3,7 +3,7 @@
 //! the renderer only draws what it is given.
 
 use crate::engines::Engine;
-use super::data::{self, num, Eigen, FigureData, MarkerTraces, PhaseMap, SweepLine, SweepMap, TCrit, Traces, Validation};
+use super::data::{self, num, Eigen, FigureData, MarkerTraces, PhaseMap, ProtocolStep, SweepLine, SweepMap, TCrit, Traces, Validation};
 use super::geometry::{cell_edges, hatch, merge_cells, zero_contour, Segment};
 use super::typeset::{self, escape};
 use plotters::style::RGBColor;
@@ -114,6 +114,8 @@ pub enum LegendItem {
     Line(Stroke, String),
     Hatch(Stroke, String),
     Point(Marker, RGBColor, RGBColor, String),
+    /// A filled swatch: colour and opacity (0..=1).
+    Fill(RGBColor, f64, String),
 }
 
 /// Colours that stay distinguishable, printed or on screen (the "tab10" set).
@@ -894,12 +896,254 @@ fn traces(t: &Traces) -> Figure {
             realizable_words(p.realizable)
         ));
     }
+    title.extend(protocol_subtitle(&t.protocol));
     let (tl, pl) = if t.reduced_time {
         (TAU_LABEL, "P_B = \\dE_B/\\dτ (ħω_b)")
     } else {
         (T_CONFIG_LABEL, "P_B = \\dE_B/\\dt (ħω_b per config time unit)")
     };
-    energy_power(title, tl, "E_B = ⟨b†b⟩ (ħω_b)", pl, lines)
+    let mut f = energy_power(title, tl, "E_B = ⟨b†b⟩ (ħω_b)", pl, lines);
+    let sets: Vec<EventSet> = order
+        .iter()
+        .map(|e| EventSet { stroke: event_stroke(&e.engine), engine: engine_style(&e.engine).1, events: &e.events })
+        .collect();
+    add_marks(&mut f, &t.protocol, &sets);
+    f
+}
+
+// ------------------------------------------------------------- protocol marks
+
+/// Protocol steps: thin dashed grey lines at their start.
+pub const STEP_STROKE: Stroke = dashed(GRAY, 1);
+/// Ramps: a light grey band from the start of a step to the end of its ramp.
+pub const RAMP_FILL: RGBColor = RGBColor(128, 128, 128);
+pub const RAMP_OPACITY: f64 = 0.2;
+pub const STEP_LEGEND: &str = "protocol step";
+pub const RAMP_LEGEND: &str = "protocol ramp";
+/// Event names: small, at the top of the energy panel.
+const EVENT_FONT: u32 = 14;
+const EVENT_TEXT: RGBColor = RGBColor(60, 60, 60);
+/// Events (of any engine) within this fraction of the time axis of the first
+/// of a group share one name label.
+pub const EVENT_MERGE: f64 = 0.01;
+/// The top fraction of the energy panel kept free of data for event names.
+const EVENT_HEADROOM: f64 = 0.08;
+
+/// The line of an engine's events: its colour and dash pattern, 1 px wide.
+pub fn event_stroke(engine: &str) -> Stroke {
+    Stroke { width: 1, ..engine_style(engine).0 }
+}
+
+/// The legend text of an engine's events.
+pub fn event_legend(engine_label: &str) -> String {
+    format!("event ({engine_label})")
+}
+
+/// One engine's events as drawn.
+struct EventSet<'a> {
+    stroke: Stroke,
+    /// The engine's legend label ("master equation").
+    engine: &'a str,
+    events: &'a [data::Event],
+}
+
+fn on_axis(a: &Axis, t: f64) -> bool {
+    t.is_finite() && t >= a.lo.min(a.hi) && t <= a.lo.max(a.hi)
+}
+
+/// Whether a ramp band `[t, t + ramp]` shows on the axis.
+fn band_on_axis(a: &Axis, s: &ProtocolStep) -> bool {
+    s.t.is_finite() && s.ramp > 0.0 && s.t < a.lo.max(a.hi) && s.t + s.ramp > a.lo.min(a.hi)
+}
+
+/// Vertical segments at `ts` (those on the time axis) spanning the value axis.
+fn verticals(p: &Panel, ts: impl IntoIterator<Item = f64>) -> Vec<Segment> {
+    ts.into_iter().filter(|&t| on_axis(&p.x, t)).map(|t| ((t, p.y.lo), (t, p.y.hi))).collect()
+}
+
+/// Makes the top `frac` of a value axis free of data (for labels).
+fn headroom(a: &mut Axis, frac: f64) {
+    if a.log && a.lo > 0.0 && a.hi > a.lo {
+        let (l, h) = (a.lo.log10(), a.hi.log10());
+        a.hi = 10f64.powf(l + (h - l) / (1.0 - frac));
+    } else if !a.log && a.hi > a.lo {
+        a.hi = a.lo + (a.hi - a.lo) / (1.0 - frac);
+    }
+}
+
+/// The names written at the top of the energy panel: events (of any engine,
+/// named) within [`EVENT_MERGE`] of the time axis of the first of a group get
+/// one label, their distinct names joined, right of the group's last line (left
+/// of its first near the right edge); left to right, a label that would overlap
+/// the one before, or the frame, is dropped. `plot_px` is the plot's width in
+/// pixels (an estimate). Returns (left edge in data, markup, colour).
+fn event_labels(x: &Axis, sets: &[EventSet], plot_px: f64) -> Vec<(f64, String, RGBColor)> {
+    let mut all: Vec<(f64, &str, usize)> = sets
+        .iter()
+        .enumerate()
+        .flat_map(|(k, s)| s.events.iter().filter(|e| on_axis(x, e.t) && !e.name.trim().is_empty()).map(move |e| (e.t, e.name.trim(), k)))
+        .collect();
+    all.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let span = (x.hi - x.lo).abs();
+    let mut groups: Vec<Vec<(f64, &str, usize)>> = Vec::new();
+    for e in all {
+        match groups.last_mut() {
+            Some(g) if e.0 - g[0].0 <= EVENT_MERGE * span => g.push(e),
+            _ => groups.push(vec![e]),
+        }
+    }
+    let px = |t: f64| norm(x, t) * plot_px;
+    let mut out = Vec::new();
+    let mut last_right = f64::NEG_INFINITY;
+    for g in groups {
+        let mut names: Vec<&str> = Vec::new();
+        for e in &g {
+            if !names.contains(&e.1) {
+                names.push(e.1);
+            }
+        }
+        let text = names.iter().map(|n| escape(n)).collect::<Vec<_>>().join(", ");
+        let w = typeset::width(&text, f64::from(EVENT_FONT));
+        let (first, last) = (px(g[0].0), px(g[g.len() - 1].0));
+        let (mut l, mut r) = (last + 4.0, last + 4.0 + w);
+        if r > plot_px - 4.0 {
+            (l, r) = (first - 4.0 - w, first - 4.0);
+        }
+        if l < 4.0 || l < last_right + 8.0 {
+            continue;
+        }
+        last_right = r;
+        let color = if g.iter().all(|e| e.2 == g[0].2) { sets[g[0].2].stroke.color } else { EVENT_TEXT };
+        out.push((denorm(x, l / plot_px), text, color));
+    }
+    out
+}
+
+/// Marks the protocol steps (dashed lines, ramp bands) and the engines' events
+/// (thin lines in the engine's colours) on every panel of a time-trace figure,
+/// under the curves, with their legend entries in the strip and the events'
+/// names at the top of the energy panel. Marks off the time axis are left out
+/// (and so are their legend entries).
+fn add_marks(f: &mut Figure, steps: &[ProtocolStep], sets: &[EventSet]) {
+    let plot_px = f64::from(f.size.0) / f.panels.len().max(1) as f64 - 160.0;
+    let (mut any_step, mut any_ramp) = (false, false);
+    let mut fired = vec![false; sets.len()];
+    for (k, p) in f.panels.iter_mut().enumerate() {
+        let labels = if k == 0 { event_labels(&p.x, sets, plot_px) } else { Vec::new() };
+        if !labels.is_empty() {
+            headroom(&mut p.y, EVENT_HEADROOM);
+        }
+        let mut marks: Vec<Shape> = steps
+            .iter()
+            .filter(|s| band_on_axis(&p.x, s))
+            .map(|s| Shape::Rect { lo: (s.t, p.y.lo), hi: (s.t + s.ramp, p.y.hi), fill: RAMP_FILL, opacity: RAMP_OPACITY, label: None })
+            .collect();
+        any_ramp |= !marks.is_empty();
+        let segs = verticals(p, steps.iter().map(|s| s.t));
+        if !segs.is_empty() {
+            any_step = true;
+            marks.push(Shape::Segments { segs, stroke: STEP_STROKE, label: Some(STEP_LEGEND.into()) });
+        }
+        for (j, s) in sets.iter().enumerate() {
+            let segs = verticals(p, s.events.iter().map(|e| e.t));
+            if !segs.is_empty() {
+                fired[j] = true;
+                marks.push(Shape::Segments { segs, stroke: s.stroke, label: Some(event_legend(s.engine)) });
+            }
+        }
+        p.shapes.splice(0..0, marks);
+        let top = denorm(&p.y, 0.985);
+        p.shapes.extend(labels.into_iter().map(|(x, text, color)| Shape::Text { at: (x, top), text, size: EVENT_FONT, color }));
+    }
+    if any_step {
+        f.strip.push(LegendItem::Line(STEP_STROKE, STEP_LEGEND.into()));
+    }
+    if any_ramp {
+        f.strip.push(LegendItem::Fill(RAMP_FILL, RAMP_OPACITY, RAMP_LEGEND.into()));
+    }
+    for (s, _) in sets.iter().zip(&fired).filter(|(_, f)| **f) {
+        f.strip.push(LegendItem::Line(s.stroke, event_legend(s.engine)));
+    }
+}
+
+/// The subtitle listing the protocol's steps (`protocol: t = 5: δ_{a,b,c} →
+/// (1.2, −1.2, 0); t = 10 (ramp 2): Γ → 0.5`), on at most two lines; a long
+/// protocol is summarized instead. Nothing without a step at a finite time.
+pub fn protocol_subtitle(steps: &[ProtocolStep]) -> Vec<String> {
+    let finite: Vec<&ProtocolStep> = steps.iter().filter(|s| s.t.is_finite()).collect();
+    let (Some(first), Some(last)) = (finite.first(), finite.last()) else { return Vec::new() };
+    let parts: Vec<String> = finite
+        .iter()
+        .map(|s| {
+            let when = if s.ramp > 0.0 { format!("t = {} (ramp {})", num(s.t), num(s.ramp)) } else { format!("t = {}", num(s.t)) };
+            if s.label.trim().is_empty() {
+                when
+            } else {
+                format!("{when}: {}", step_label_markup(&s.label))
+            }
+        })
+        .collect();
+    let lines = wrap_balanced(&format!("protocol: {}", parts.join("; ")), 20.0, 1460.0);
+    if lines.len() <= 2 {
+        return lines;
+    }
+    vec![format!("protocol: {} steps from t = {} to t = {} (their settings: /protocol/step_labels)", finite.len(), num(first.t), num(last.t))]
+}
+
+/// A step label as written by qbsim (`model.delta=[1.2, -1.2, 0.0]`, several
+/// separated by `,`, `;` or spaces) as markup with the symbols
+/// (`δ_{a,b,c} → (1.2, −1.2, 0)`); anything else literally.
+pub fn step_label_markup(label: &str) -> String {
+    let Some(parts) = assignments(label) else { return escape(label.trim()) };
+    parts
+        .iter()
+        .map(|(key, value)| {
+            let list = value.strip_prefix('[').and_then(|v| v.strip_suffix(']')).map(|v| v.split(',').map(str::trim).collect::<Vec<_>>());
+            let sym = param_symbol(key).or_else(|| {
+                let sub = match list.as_ref().map(Vec::len) {
+                    Some(3) => "a,b,c",
+                    _ => return None,
+                };
+                Some(match *key {
+                    "model.delta" => format!("δ_{{{sub}}}"),
+                    "model.kappa" => format!("κ_{{{sub}}}"),
+                    "model.cutoffs" => format!("N_{{{sub}}}"),
+                    "model.n_th" => format!("n_{{th;{sub}}}"),
+                    _ => return None,
+                })
+            });
+            let number = |v: &str| v.parse::<f64>().ok().filter(|x| x.is_finite()).map_or_else(|| escape(v), num);
+            let value = match &list {
+                Some(items) => format!("({})", items.iter().map(|v| number(v)).collect::<Vec<_>>().join(", ")),
+                None => number(value),
+            };
+            format!("{} → {value}", sym.unwrap_or_else(|| escape(key)))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// `key=value` pairs (a value a number, a word or a `[…]` list); `None` if
+/// the text is not only such pairs.
+fn assignments(s: &str) -> Option<Vec<(&str, &str)>> {
+    let mut out = Vec::new();
+    let mut rest = s.trim();
+    while !rest.is_empty() {
+        let eq = rest.find('=')?;
+        let key = rest[..eq].trim();
+        if key.is_empty() || !key.chars().all(|c| c.is_ascii_alphanumeric() || "_.[]".contains(c)) {
+            return None;
+        }
+        let after = rest[eq + 1..].trim_start();
+        let end = if after.starts_with('[') { after.find(']')? + 1 } else { after.find([',', ';', ' ']).unwrap_or(after.len()) };
+        let value = after[..end].trim();
+        if value.is_empty() {
+            return None;
+        }
+        out.push((key, value));
+        rest = after[end..].trim_start_matches([',', ';', ' ']);
+    }
+    (!out.is_empty()).then_some(out)
 }
 
 fn markers(m: &MarkerTraces) -> Figure {

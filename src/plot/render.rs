@@ -337,7 +337,7 @@ pub fn svg_document(fig: &Figure) -> Result<String, DrawError> {
 
 fn item_text(it: &LegendItem) -> &str {
     match it {
-        LegendItem::Line(_, t) | LegendItem::Hatch(_, t) | LegendItem::Point(_, _, _, t) => t,
+        LegendItem::Line(_, t) | LegendItem::Hatch(_, t) | LegendItem::Point(_, _, _, t) | LegendItem::Fill(_, _, t) => t,
     }
 }
 
@@ -374,6 +374,7 @@ fn draw_strip<DB: DrawingBackend>(pt: &Painter<DB>, top: f64, w: f64, items: &[L
                     }
                 }
                 LegendItem::Point(m, f, e, _) => pt.marker(*m, (f64::from(x + GLYPH_W / 2), f64::from(yc)), 8, *f, *e)?,
+                LegendItem::Fill(c, opacity, _) => pt.root.draw(&Rectangle::new([(x, yc - 8), (x + GLYPH_W, yc + 8)], c.mix(*opacity).filled()))?,
             }
             pt.at(item_text(&items[k]), STRIP_FONT, BLACK, (f64::from(x + GLYPH_W + 10), f64::from(yc)), HAlign::Left, VAlign::Center)?;
             x += iw.round() as i32;

@@ -222,7 +222,7 @@ fn render(fig: &Figure) -> Vec<u8> {
 
 fn all_figures() -> Vec<(String, Figure)> {
     let mut out = Vec::new();
-    for rec in [phase_record(), trace_record(), validation_record(true), validation_record(false), sweep_record(false)] {
+    for rec in [phase_record(), trace_record(), protocol_record(), validation_record(true), validation_record(false), sweep_record(false)] {
         out.extend(figures_of(&rec, &PlotOptions::default()).unwrap());
     }
     // A 1-axis sweep: the first row of the grid as a zip sweep.
@@ -501,7 +501,10 @@ fn strip_labels(fig: &Figure) -> Vec<String> {
     fig.strip
         .iter()
         .map(|i| match i {
-            layout::LegendItem::Line(_, t) | layout::LegendItem::Hatch(_, t) | layout::LegendItem::Point(_, _, _, t) => t.clone(),
+            layout::LegendItem::Line(_, t)
+            | layout::LegendItem::Hatch(_, t)
+            | layout::LegendItem::Point(_, _, _, t)
+            | layout::LegendItem::Fill(_, _, t) => t.clone(),
         })
         .collect()
 }
@@ -559,4 +562,322 @@ fn master_traces_carry_the_model_parameters() {
     for want in ["N_a,b,c = 4×4×2", "κ_a,b,c = (0.1, 0.1, 2)", "Γ = 1", "E = 0.1", "δ_a,b,c = (0.3, −0.3, 0)", "n_th = 0"] {
         assert!(sub.contains(want), "{want:?} not in {sub:?}");
     }
+}
+
+// ------------------------------------------------------------- protocols and events
+
+/// `trace_record` with a protocol (a sudden step at t = 5, one ramped over
+/// [10, 12], one after the run at t = 30) and events: master at 8 and 15,
+/// moments at 8.05 (the same event, a little later) and 15.5, reduced none
+/// (an empty `event_times`).
+fn protocol_record() -> Record {
+    let mut r = trace_record();
+    put(&mut r, "/protocol", "step_times", false, &[3], Data::F64(vec![5.0, 10.0, 30.0]));
+    put(&mut r, "/protocol", "step_ramps", false, &[3], Data::F64(vec![0.0, 2.0, 0.0]));
+    let labels = ["model.delta=[1.2, -1.2, 0.0]", "model.drive=0.2", "model.gamma=0.5"];
+    put(&mut r, "/protocol", "step_labels", false, &[3], Data::Str(labels.map(String::from).to_vec()));
+    put(&mut r, "/master", "event_times", false, &[2], Data::F64(vec![8.0, 15.0]));
+    put(&mut r, "/master", "event_names", false, &[2], Data::Str(vec!["charged".into(), "full".into()]));
+    put(&mut r, "/moments", "event_times", false, &[2], Data::F64(vec![8.05, 15.5]));
+    put(&mut r, "/moments", "event_names", false, &[2], Data::Str(vec!["charged".into(), "full".into()]));
+    put(&mut r, "/reduced", "event_times", false, &[0], Data::F64(Vec::new()));
+    put(&mut r, "/reduced", "event_names", false, &[0], Data::Str(Vec::new()));
+    r
+}
+
+/// The x positions (data) of the vertical segments of a panel drawn with `st`.
+fn verticals_of(p: &layout::Panel, st: &layout::Stroke) -> Vec<f64> {
+    p.shapes
+        .iter()
+        .filter_map(|s| match s {
+            layout::Shape::Segments { segs, stroke, .. } if stroke == st => Some(segs),
+            _ => None,
+        })
+        .flatten()
+        .map(|&((x0, y0), (x1, y1))| {
+            // Vertical, spanning the whole value axis.
+            assert!(x0 == x1 && y0 == p.y.lo && y1 == p.y.hi, "{:?}", ((x0, y0), (x1, y1)));
+            x0
+        })
+        .collect()
+}
+
+#[test]
+fn protocol_steps_and_events_are_read_from_the_file() {
+    let out = data::extract(&protocol_record(), &Selection::default()).unwrap();
+    let FigureData::Traces(t) = &out[0].data else { panic!("traces first") };
+    let steps: Vec<(f64, f64, &str)> = t.protocol.iter().map(|s| (s.t, s.ramp, s.label.as_str())).collect();
+    assert_eq!(steps, [(5.0, 0.0, "model.delta=[1.2, -1.2, 0.0]"), (10.0, 2.0, "model.drive=0.2"), (30.0, 0.0, "model.gamma=0.5")]);
+    let events = |engine: &str| t.engines.iter().find(|e| e.engine == engine).unwrap().events.clone();
+    assert_eq!(events("master"), [data::Event { t: 8.0, name: "charged".into() }, data::Event { t: 15.0, name: "full".into() }]);
+    assert_eq!(events("moments").iter().map(|e| e.t).collect::<Vec<_>>(), [8.05, 15.5]);
+    assert!(events("reduced").is_empty(), "an empty event_times is no event");
+    // Ramps and names are optional; a ramp that is not a duration is sudden.
+    let mut r = trace_record();
+    put(&mut r, "/protocol", "step_times", false, &[3], Data::F64(vec![1.0, 2.0, 3.0]));
+    put(&mut r, "/protocol", "step_ramps", false, &[3], Data::F64(vec![-1.0, f64::NAN, 0.5]));
+    put(&mut r, "/master", "event_times", false, &[1], Data::F64(vec![4.0]));
+    let out = data::extract(&r, &Selection::default()).unwrap();
+    let FigureData::Traces(t) = &out[0].data else { panic!() };
+    assert_eq!(t.protocol.iter().map(|s| s.ramp).collect::<Vec<_>>(), [0.0, 0.0, 0.5]);
+    assert!(t.protocol.iter().all(|s| s.label.is_empty()));
+    assert_eq!(t.engines[0].events, [data::Event { t: 4.0, name: String::new() }]);
+}
+
+#[test]
+fn protocol_steps_and_events_are_marked_on_every_trace_panel() {
+    let figs = figures_of(&protocol_record(), &PlotOptions::default()).unwrap();
+    assert_eq!(figs.len(), 1);
+    let fig = &figs[0].1;
+    const { assert!(layout::STEP_STROKE.dashed && layout::STEP_STROKE.width == 1) };
+    let master = layout::event_stroke("master");
+    let moments = layout::event_stroke("moments");
+    assert_eq!((master.color, master.width, master.dashed), (layout::PALETTE[0], 1, false));
+    assert_eq!((moments.color, moments.width), (layout::PALETTE[1], 1));
+    for p in &fig.panels {
+        // Dashed grey lines at the steps on the time axis (t = 30 is after the run).
+        assert_eq!(verticals_of(p, &layout::STEP_STROKE), [5.0, 10.0]);
+        // One light band over the ramp, full height.
+        let bands: Vec<((f64, f64), (f64, f64))> = p
+            .shapes
+            .iter()
+            .filter_map(|s| match s {
+                layout::Shape::Rect { lo, hi, fill, opacity, .. } if *fill == layout::RAMP_FILL => {
+                    assert!(*opacity > 0.0 && *opacity < 0.5);
+                    Some((*lo, *hi))
+                }
+                _ => None,
+            })
+            .collect();
+        assert_eq!(bands, [((10.0, p.y.lo), (12.0, p.y.hi))]);
+        // Each engine's events in its colour, at its own times; none for the reduced model.
+        assert_eq!(verticals_of(p, &master), [8.0, 15.0]);
+        assert_eq!(verticals_of(p, &moments), [8.05, 15.5]);
+        assert!(verticals_of(p, &layout::event_stroke("reduced")).is_empty());
+        // All marks lie under the curves.
+        let first_line = p.shapes.iter().position(|s| matches!(s, layout::Shape::Line { .. })).unwrap();
+        assert!(p.shapes[..first_line].iter().all(|s| matches!(s, layout::Shape::Segments { .. } | layout::Shape::Rect { .. })));
+        assert_eq!(p.shapes.iter().filter(|s| matches!(s, layout::Shape::Line { .. })).count(), 3);
+    }
+    // One legend entry per kind of mark, after the engines.
+    assert_eq!(
+        strip_labels(fig),
+        ["master equation", "reduced model", "exact moments", "protocol step", "protocol ramp", "event (master equation)", "event (exact moments)"]
+    );
+    // Event names at the top of the energy panel only: the two engines'
+    // "charged" (8 and 8.05) share one label, in neutral grey; the moments'
+    // "full" at 15.5 would sit on the master's at 15, so it is not repeated.
+    let texts = |p: &layout::Panel| -> Vec<(f64, f64, String, plotters::style::RGBColor)> {
+        p.shapes
+            .iter()
+            .filter_map(|s| match s {
+                layout::Shape::Text { at, text, color, .. } => Some((at.0, at.1, typeset::plain(text), *color)),
+                _ => None,
+            })
+            .collect()
+    };
+    let (pe, pp) = (&fig.panels[0], &fig.panels[1]);
+    let labels = texts(pe);
+    assert_eq!(labels.iter().map(|l| l.2.as_str()).collect::<Vec<_>>(), ["charged", "full"]);
+    assert!(labels[0].0 > 8.05 && labels[0].0 < 8.5, "right of the later line: {labels:?}");
+    assert!(labels[1].0 > 15.0 && labels[1].0 < 15.5, "right of the master's line: {labels:?}");
+    assert_ne!(labels[0].3, layout::PALETTE[0], "two engines: not one engine's colour");
+    assert_eq!(labels[1].3, layout::PALETTE[0], "the master's alone");
+    // Near the top, above every curve.
+    let e_max = pe.shapes.iter().filter_map(|s| match s {
+        layout::Shape::Line { pts, .. } => pts.iter().map(|p| p.1).reduce(f64::max),
+        _ => None,
+    });
+    let e_max = e_max.fold(f64::NEG_INFINITY, f64::max);
+    assert!(labels.iter().all(|l| l.1 > e_max && l.1 < pe.y.hi), "{labels:?} vs max {e_max}, axis {:?}", pe.y);
+    assert!(texts(pp).is_empty());
+    // The steps' settings in a subtitle, with the symbols.
+    let sub = typeset::plain(fig.title.last().unwrap());
+    assert_eq!(sub, "protocol: t = 5: δ_a,b,c → (1.2, −1.2, 0); t = 10 (ramp 2): E → 0.2; t = 30: Γ → 0.5");
+}
+
+/// The polylines of an SVG drawn in `color` (`#RRGGBB`), as pixel points.
+fn svg_polylines(s: &str, color: &str) -> Vec<Vec<(f64, f64)>> {
+    s.split("<polyline")
+        .skip(1)
+        .filter(|el| el[..el.find('>').unwrap()].contains(&format!("stroke=\"{color}\"")))
+        .map(|el| {
+            let pts = &el[el.find("points=\"").unwrap() + 8..];
+            pts[..pts.find('"').unwrap()]
+                .split_whitespace()
+                .map(|p| {
+                    let (x, y) = p.split_once(',').unwrap();
+                    (x.parse().unwrap(), y.parse().unwrap())
+                })
+                .collect()
+        })
+        .collect()
+}
+
+#[test]
+fn protocol_marks_are_drawn_in_the_svg_and_the_bitmap() {
+    let fig = &figures_of(&protocol_record(), &PlotOptions::default()).unwrap()[0].1;
+    let s = svg(fig);
+    // The step lines are dashed (many short vertical pieces), at two x per
+    // panel; with the legend glyph's three horizontal dashes, nothing else is grey.
+    let grey = svg_polylines(&s, "#6E6E6E");
+    let (vertical, other): (Vec<_>, Vec<_>) = grey.iter().partition(|l| l.iter().all(|p| p.0 == l[0].0) && l.len() >= 2);
+    assert_eq!(other.len(), 3, "the legend glyph: {other:?}");
+    let mut xs: Vec<i64> = vertical.iter().map(|l| l[0].0 as i64).collect();
+    xs.sort_unstable();
+    xs.dedup();
+    assert_eq!(xs.len(), 4, "t = 5 and t = 10 in both panels: {xs:?}");
+    assert!(vertical.len() >= 4 * 10, "dashed: {} pieces", vertical.len());
+    // In each panel t = 10 is twice as far from t = 0 as t = 5 (the time axis starts at 0).
+    let frame_left = |x5: i64, x10: i64| 2 * x5 - x10;
+    let (a, b) = (frame_left(xs[0], xs[1]), frame_left(xs[2], xs[3]));
+    assert!(a > 40 && a < 200 && b > 750 && b < 950, "{xs:?}");
+    // The ramp band: a translucent rectangle per panel and the legend swatch.
+    assert_eq!(s.matches("fill=\"#808080\"").count(), 3);
+    // Event lines in the engines' colours, and the event names once.
+    assert!(svg_polylines(&s, "#1F77B4").iter().any(|l| l.len() == 2 && l[0].0 == l[1].0 && (l[0].1 - l[1].1).abs() > 300.0));
+    let texts = svg_texts(&s);
+    assert_eq!(texts.iter().filter(|t| *t == "charged").count(), 1, "{texts:?}");
+    assert!(texts.iter().any(|t| t == "protocol step") && texts.iter().any(|t| t == "event (exact moments)"));
+    // The bitmap: grey step pixels where the SVG has its line, half of its
+    // length (dashes of 9 px on, 6 px off).
+    let buf = render(fig);
+    let (w, h) = (fig.size.0 as usize, fig.size.1 as usize);
+    let x = xs[0] as usize;
+    let at_x: Vec<f64> = vertical.iter().filter(|l| l[0].0 as i64 == xs[0]).flat_map(|l| l.iter().map(|p| p.1)).collect();
+    let (y0, y1) = (at_x.iter().copied().fold(f64::INFINITY, f64::min) as usize, at_x.iter().copied().fold(0.0, f64::max) as usize);
+    assert!(y1 > y0 + 200 && y1 < h, "{y0}..{y1}");
+    let dark_grey = |x: usize, y: usize| {
+        let i = 3 * (y * w + x);
+        let (r, g, b) = (buf[i], buf[i + 1], buf[i + 2]);
+        r.abs_diff(g) < 8 && g.abs_diff(b) < 8 && r < 215
+    };
+    let hits = (y0..=y1).filter(|&y| (x - 1..=x + 1).any(|x| dark_grey(x, y))).count();
+    assert!(hits * 2 > y1 - y0 && hits < y1 - y0, "{hits} grey pixels on {y0}..{y1}");
+}
+
+#[test]
+fn a_record_without_protocol_or_events_renders_as_before() {
+    let plain = figures_of(&trace_record(), &PlotOptions::default()).unwrap();
+    let fig = &plain[0].1;
+    // Nothing but the curves, no legend entry or subtitle for marks.
+    for p in &fig.panels {
+        assert!(p.shapes.iter().all(|s| matches!(s, layout::Shape::Line { .. })), "{:?}", p.shapes);
+    }
+    assert_eq!(strip_labels(fig), ["master equation", "reduced model", "exact moments"]);
+    assert!(fig.title.iter().all(|l| !l.contains("protocol")));
+    // Empty event lists and an empty protocol change nothing, to the byte.
+    let mut r = trace_record();
+    for g in ["/master", "/moments", "/reduced"] {
+        put(&mut r, g, "event_times", false, &[0], Data::F64(Vec::new()));
+        put(&mut r, g, "event_names", false, &[0], Data::Str(Vec::new()));
+    }
+    put(&mut r, "/protocol", "step_times", false, &[0], Data::F64(Vec::new()));
+    let empty = figures_of(&r, &PlotOptions::default()).unwrap();
+    assert_eq!(empty, plain);
+    assert_eq!(svg(&empty[0].1), svg(fig));
+    // Marks wholly off the time axis: none drawn, no legend entry.
+    let mut r = trace_record();
+    put(&mut r, "/protocol", "step_times", false, &[1], Data::F64(vec![50.0]));
+    put(&mut r, "/master", "event_times", false, &[2], Data::F64(vec![-3.0, f64::NAN]));
+    let off = figures_of(&r, &PlotOptions::default()).unwrap();
+    assert_eq!(off[0].1.panels, plain[0].1.panels);
+    assert_eq!(off[0].1.strip, plain[0].1.strip);
+}
+
+#[test]
+fn a_malformed_protocol_or_event_list_is_reported_not_panicked_on() {
+    let bad = |group: &str, name: &str, shape: &[usize], d: Data| {
+        let mut r = protocol_record();
+        put(&mut r, group, name, false, shape, d);
+        match data::extract(&r, &Selection::default()) {
+            Err(PlotError::Invalid(m)) => assert!(m.contains(&format!("{group}/{name}")), "{m}"),
+            other => panic!("{group}/{name}: {other:?}"),
+        }
+        // And through figures_of (what `qbsim plot` calls).
+        assert!(matches!(figures_of(&r, &PlotOptions::default()), Err(PlotError::Invalid(_))));
+    };
+    bad("/protocol", "step_times", &[2], Data::Str(vec!["a".into(), "b".into()]));
+    bad("/protocol", "step_times", &[3, 1], Data::F64(vec![1.0, 2.0, 3.0]));
+    bad("/protocol", "step_ramps", &[2], Data::F64(vec![0.0, 1.0]));
+    bad("/protocol", "step_labels", &[3], Data::F64(vec![0.0; 3]));
+    bad("/protocol", "step_labels", &[1], Data::Str(vec!["x=1".into()]));
+    bad("/master", "event_times", &[1], Data::C64(vec![C64::new(1.0, 0.0)]));
+    bad("/master", "event_times", &[1, 2], Data::F64(vec![1.0, 2.0]));
+    bad("/moments", "event_names", &[1], Data::Str(vec!["only one".into()]));
+    bad("/moments", "event_names", &[2], Data::I64(vec![1, 2]));
+    // Names without times are no events; a scalar of no element is an empty list.
+    let mut r = trace_record();
+    put(&mut r, "/master", "event_names", false, &[1], Data::Str(vec!["orphan".into()]));
+    put(&mut r, "/moments", "event_times", false, &[], Data::F64(Vec::new()));
+    assert_eq!(figures_of(&r, &PlotOptions::default()).unwrap(), figures_of(&trace_record(), &PlotOptions::default()).unwrap());
+}
+
+#[test]
+fn protocol_marks_follow_the_clock_of_each_figure() {
+    // A /reduced of its own [reduced] config beside a [model]: the protocol's
+    // times are the config's, so only the [model] figure is marked; the
+    // reduced model's own events are drawn on its τ figure.
+    let mut r = protocol_record();
+    r.items.retain(|k, _| k.group != "/map");
+    let tau = linspace(0.0, 10.0, 101);
+    let grow: Vec<f64> = tau.iter().map(|&t| (2.0 * t).exp() - 1.0).collect();
+    put(&mut r, "/reduced", "t", false, &[101], Data::F64(tau));
+    put(&mut r, "/reduced", "energy_b", false, &[101], Data::F64(grow.clone()));
+    put(&mut r, "/reduced", "power_b", false, &[101], Data::F64(grow));
+    put(&mut r, "/reduced", "event_times", false, &[1], Data::F64(vec![3.0]));
+    put(&mut r, "/reduced", "event_names", false, &[1], Data::Str(vec!["charged".into()]));
+    let figs = figures_of(&r, &PlotOptions::default()).unwrap();
+    let (main, own) = (&figs[0].1, &figs[1].1);
+    assert_eq!(verticals_of(&main.panels[0], &layout::STEP_STROKE), [5.0, 10.0]);
+    assert!(verticals_of(&own.panels[0], &layout::STEP_STROKE).is_empty());
+    assert_eq!(strip_labels(own), ["reduced model", "event (reduced model)"]);
+    assert_eq!(verticals_of(&own.panels[1], &layout::event_stroke("reduced")), [3.0]);
+    assert!(own.title.iter().all(|l| !l.contains("protocol")));
+    // A log-scaled panel: the lines span it too (positive ends).
+    let p = &own.panels[0];
+    assert!(p.y.log && verticals_of(p, &layout::event_stroke("reduced")) == [3.0]);
+}
+
+#[test]
+fn step_labels_read_with_symbols() {
+    let m = |s: &str| typeset::plain(&layout::step_label_markup(s));
+    assert_eq!(m("model.delta=[1.2, -1.2, 0.0]"), "δ_a,b,c → (1.2, −1.2, 0)");
+    assert_eq!(m("model.kappa[2]=1.5"), "κ_c → 1.5");
+    assert_eq!(m("model.drive=0.2, model.gamma=1e-6"), "E → 0.2, Γ → 10^−6");
+    assert_eq!(m("solver.rtol_x=1e-8"), "solver.rtol_x → 10^−8");
+    assert_eq!(m("model.n_th=[0.1, 0, 0]"), "n_th;a,b,c → (0.1, 0, 0)");
+    // Anything else literally (underscores kept, no markup).
+    assert_eq!(m("switch drive_on"), "switch drive_on");
+    assert_eq!(m("x=[1, 2"), "x=[1, 2");
+    // Many steps are summarized rather than listed over many lines.
+    let steps: Vec<data::ProtocolStep> =
+        (0..40).map(|k| data::ProtocolStep { t: f64::from(k), ramp: 0.0, label: format!("model.delta=[{k}.5, -1.25, 0.125]") }).collect();
+    let sub = layout::protocol_subtitle(&steps);
+    assert_eq!(sub.len(), 1);
+    assert!(typeset::plain(&sub[0]).starts_with("protocol: 40 steps from t = 0 to t = 39"), "{sub:?}");
+    assert!(layout::protocol_subtitle(&[data::ProtocolStep { t: f64::NAN, ramp: 0.0, label: "x=1".into() }]).is_empty());
+}
+
+#[test]
+fn protocol_and_empty_event_lists_survive_an_hdf5_file() {
+    // Written and read back by the crate's own writer and reader, as `qbsim
+    // plot` reads a run's file: empty datasets, strings.
+    let dir = std::env::temp_dir().join(format!("qbsim-plot-protocol-{}-{:?}", std::process::id(), std::thread::current().id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("run.h5");
+    let out = crate::output::OutputFile::create(&file).unwrap();
+    protocol_record().write_to(&out).unwrap();
+    out.finish().unwrap();
+    let opts = PlotOptions { out_dir: Some(dir.clone()), format: Format::Svg, ..Default::default() };
+    let written = plot_file(&file, &opts);
+    let back = crate::output::read::read_file(&file);
+    let _ = std::fs::remove_dir_all(&dir);
+    let written = written.unwrap();
+    assert_eq!(written.len(), 1);
+    let back = back.unwrap();
+    assert_eq!(back.get("/reduced", "event_times", false).map(|i| i.shape.clone()), Some(vec![0]));
+    let fig = &figures_of(&back, &PlotOptions::default()).unwrap()[0].1;
+    assert_eq!(verticals_of(&fig.panels[0], &layout::STEP_STROKE), [5.0, 10.0]);
+    assert_eq!(strip_labels(fig).len(), 7);
 }

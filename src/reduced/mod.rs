@@ -16,8 +16,9 @@ pub mod critical;
 pub mod phase_diagram;
 
 use crate::linalg::{self, CMat};
-use crate::model::map::ReducedMap;
-use crate::model::ReducedParams;
+use crate::model::{MicroParams, ReducedParams};
+use crate::protocol::exact::{Exact, LinearModel};
+use crate::protocol::{self, Outcome, Params, Protocol};
 use num_complex::Complex64 as C64;
 
 const I: C64 = C64 { re: 0.0, im: 1.0 };
@@ -114,7 +115,7 @@ impl Phase {
 pub type State = [C64; 2];
 
 /// Time series of the reduced model on a grid of reduced times.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Trajectory {
     pub tau: Vec<f64>,
     pub a: Vec<C64>,
@@ -123,6 +124,54 @@ pub struct Trajectory {
     pub energy_b: Vec<f64>,
     /// P_B = dE_B/dτ = 2 Re(b* db/dτ), from the equations of motion.
     pub power_b: Vec<f64>,
+    /// W = ∫ P_in dτ, P_in = −2E_r Im a: the work done by the drive (units of ħω).
+    pub work_in: Vec<f64>,
+    /// E_B / W where W > 0, NaN elsewhere.
+    pub efficiency_b: Vec<f64>,
+}
+
+impl Trajectory {
+    /// Appends the sample of state vector v (layout [`FLOW`]) at time `t`
+    /// (in the time unit of the model's generator).
+    fn push(&mut self, m: &ReducedModel, t: f64, v: &[C64; FLOW]) {
+        self.push_raw(t, [v[0], v[1]], m.power(&[v[0], v[1]]), -2.0 * v[U].im);
+    }
+
+    fn push_raw(&mut self, tau: f64, x: State, power: f64, w: f64) {
+        let e = x[1].norm_sqr();
+        self.tau.push(tau);
+        self.a.push(x[0]);
+        self.b.push(x[1]);
+        self.energy_b.push(e);
+        self.power_b.push(power);
+        self.work_in.push(w);
+        self.efficiency_b.push(crate::observables::series::per_work(e, w));
+    }
+
+    /// The value of real observable `name` (see [`Self::observables`]) in row `k`.
+    pub fn value(&self, name: &str, k: usize) -> Option<f64> {
+        let col = match name {
+            "energy_b" => &self.energy_b,
+            "power_b" => &self.power_b,
+            "work_in" => &self.work_in,
+            "efficiency_b" => &self.efficiency_b,
+            _ => return None,
+        };
+        col.get(k).copied()
+    }
+
+    pub fn len(&self) -> usize {
+        self.tau.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.tau.is_empty()
+    }
+
+    /// The names of the real observables an event may watch.
+    pub fn observables() -> &'static [&'static str] {
+        &["energy_b", "power_b", "work_in", "efficiency_b"]
+    }
 }
 
 /// The reduced model at one parameter point.
@@ -160,9 +209,25 @@ impl ReducedModel {
         2.0 * (x[1].conj() * self.derivative(x)[1]).re
     }
 
+    /// Generator G of dv/dτ = G v for v = (a, b, 1, u, τ) (layout [`FLOW`]):
+    /// the amplitudes, the constant that carries the drive, u = ∫ E_r a dτ
+    /// (the work is W = −2 Im u, docs/physics.md §11) and the time itself.
+    pub fn generator(&self) -> CMat<FLOW> {
+        let mut g = linalg::zeros::<FLOW>();
+        for i in 0..2 {
+            for j in 0..2 {
+                g[i][j] = -self.drift[i][j];
+            }
+            g[i][ONE] = self.force[i];
+        }
+        g[U][0] = C64::new(self.params.drive_r, 0.0);
+        g[TAU][ONE] = C64::new(1.0, 0.0);
+        g
+    }
+
     /// Exact propagator over a span dτ: x(τ + dτ) = Φ x(τ) + ψ, from the
     /// exponential of the augmented drift [[−A, f], [0, 0]]·dτ.
-    fn propagator(&self, dtau: f64) -> (CMat<2>, State) {
+    pub(crate) fn propagator(&self, dtau: f64) -> (CMat<2>, State) {
         let mut aug = linalg::zeros::<3>();
         for i in 0..2 {
             for j in 0..2 {
@@ -174,10 +239,16 @@ impl ReducedModel {
         ([[e[0][0], e[0][1]], [e[1][0], e[1][1]]], [e[0][2], e[1][2]])
     }
 
+    /// The state vector at reduced time τ from x(0) = x0 (exact, any parameters).
+    fn vector_at(&self, tau: f64, x0: &State) -> [C64; FLOW] {
+        let e = linalg::expm(&linalg::scale(&self.generator(), C64::new(tau, 0.0)));
+        linalg::matvec(&e, &start_vector(x0))
+    }
+
     /// The state at reduced time τ from x(0) = x0 (exact, any parameters).
     pub fn state_at(&self, tau: f64, x0: &State) -> State {
-        let (phi, psi) = self.propagator(tau);
-        linalg_step(&phi, &psi, x0)
+        let v = self.vector_at(tau, x0);
+        [v[0], v[1]]
     }
 
     /// Battery energy E_B(τ) = |b(τ)|² from the vacuum.
@@ -189,12 +260,12 @@ impl ReducedModel {
     ///
     /// On a uniform grid (the usual `linspace` saves) each save is reached from
     /// the previous one by the exact one-step propagator, so a series costs one
-    /// 2×2 product per point; round-off then grows at most linearly in the number
+    /// small product per point; round-off then grows at most linearly in the number
     /// of points (≈1e-12 relative at 10⁵ points). Non-uniform grids evaluate each
     /// time directly.
     pub fn trajectory(&self, tau: &[f64], x0: &State) -> Trajectory {
         let n = tau.len();
-        let mut states = Vec::with_capacity(n);
+        let mut out = Trajectory::default();
         let uniform = n > 2 && {
             let h = (tau[n - 1] - tau[0]) / (n - 1) as f64;
             tau.iter()
@@ -203,22 +274,18 @@ impl ReducedModel {
         };
         if uniform {
             let h = (tau[n - 1] - tau[0]) / (n - 1) as f64;
-            let (phi, psi) = self.propagator(h);
-            let mut x = self.state_at(tau[0], x0);
-            for _ in 0..n {
-                states.push(x);
-                x = linalg_step(&phi, &psi, &x);
+            let phi = linalg::expm(&linalg::scale(&self.generator(), C64::new(h, 0.0)));
+            let mut v = self.vector_at(tau[0], x0);
+            for &t in tau {
+                out.push(self, t, &v);
+                v = linalg::matvec(&phi, &v);
             }
         } else {
-            states.extend(tau.iter().map(|&t| self.state_at(t, x0)));
+            for &t in tau {
+                out.push(self, t, &self.vector_at(t, x0));
+            }
         }
-        Trajectory {
-            tau: tau.to_vec(),
-            a: states.iter().map(|x| x[0]).collect(),
-            b: states.iter().map(|x| x[1]).collect(),
-            energy_b: states.iter().map(|x| x[1].norm_sqr()).collect(),
-            power_b: states.iter().map(|x| self.power(x)).collect(),
-        }
+        out
     }
 
     /// The steady state x_ss = A⁻¹ f, when every eigenmode decays (unbroken
@@ -233,9 +300,21 @@ impl ReducedModel {
 }
 
 /// One exact step x ↦ Φ x + ψ of the propagator from [`ReducedModel::propagator`].
-fn linalg_step(phi: &CMat<2>, psi: &State, x: &State) -> State {
+pub(crate) fn linalg_step(phi: &CMat<2>, psi: &State, x: &State) -> State {
     let y = linalg::matvec(phi, x);
     [y[0] + psi[0], y[1] + psi[1]]
+}
+
+/// Layout of the reduced state vector: a, b, the constant 1 (drive), the
+/// work integral u, and the reduced time τ.
+pub const FLOW: usize = 5;
+const ONE: usize = 2;
+const U: usize = 3;
+const TAU: usize = 4;
+
+fn start_vector(x0: &State) -> [C64; FLOW] {
+    let z = C64::new(0.0, 0.0);
+    [x0[0], x0[1], C64::new(1.0, 0.0), z, z]
 }
 
 /// `n` evenly spaced points from `start` to `stop` inclusive (n ≥ 2), or `[start]` for n = 1.
@@ -253,16 +332,116 @@ pub fn linspace(start: f64, stop: f64, n: usize) -> Vec<f64> {
 #[cfg(test)]
 mod tests;
 
-/// The reduced model of a `[model]` point (its map `m`) from the vacuum at the
-/// microscopic `times`, back in the microscopic description: τ = g·t, the
-/// battery amplitude in the microscopic gauge b = e^{−iφ} b_red, and the
-/// power per microscopic time unit, d/dt = g d/dτ (docs/physics.md §3).
-pub fn microscopic_trajectory(m: &ReducedMap, times: &[f64]) -> (ReducedModel, Trajectory) {
-    let model = ReducedModel::new(m.reduced);
-    let tau: Vec<f64> = times.iter().map(|t| m.g * t).collect();
-    let mut traj = model.trajectory(&tau, &[C64::new(0.0, 0.0); 2]);
-    let phase = C64::from_polar(1.0, -m.gauge_phase);
-    traj.b.iter_mut().for_each(|b| *b *= phase);
-    traj.power_b.iter_mut().for_each(|pw| *pw *= m.g);
-    (model, traj)
+/// The frame of a reduced point: its coupling rate g (the reduced time unit
+/// is 1/g), the gauge phase φ of the battery (b = e^{−iφ} b_reduced) and the
+/// point in units of g.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Frame {
+    pub g: f64,
+    pub gauge_phase: f64,
+    pub reduced: ReducedParams,
+}
+
+/// Parameters the reduced model can be derived from: a `[reduced]` point
+/// itself (g = 1, no gauge) or a `[model]` point through the adiabatic
+/// elimination (docs/physics.md §3).
+pub trait AsReduced: Params + 'static {
+    fn frame(&self) -> Result<Frame, String>;
+}
+
+impl AsReduced for ReducedParams {
+    fn frame(&self) -> Result<Frame, String> {
+        Ok(Frame { g: 1.0, gauge_phase: 0.0, reduced: *self })
+    }
+}
+
+impl AsReduced for MicroParams {
+    fn frame(&self) -> Result<Frame, String> {
+        let m = crate::model::map::to_reduced(self).map_err(|e| e.to_string())?;
+        Ok(Frame { g: m.g, gauge_phase: m.gauge_phase, reduced: m.reduced })
+    }
+}
+
+/// The reduced model as a [`LinearModel`] in the time unit and gauge of its
+/// parameters (microscopic for a `[model]` point: d/dt = g d/dτ, b = e^{−iφ}
+/// b_reduced), so that a protocol step that changes g or φ keeps the physical
+/// amplitudes continuous. The reduced time τ = ∫ g dt is carried along.
+pub struct Flow<P> {
+    pub traj: Trajectory,
+    /// Sample times (the parameters' time unit).
+    pub t: Vec<f64>,
+    /// The samples at event firings, and their times.
+    pub events: Trajectory,
+    pub event_t: Vec<f64>,
+    _p: std::marker::PhantomData<P>,
+}
+
+impl<P: AsReduced> LinearModel<FLOW> for Flow<P> {
+    type P = P;
+    fn generator(&self, p: &P) -> CMat<FLOW> {
+        let Ok(f) = p.frame() else { return [[C64::new(f64::NAN, 0.0); FLOW]; FLOW] };
+        let mut g = ReducedModel::new(f.reduced).generator();
+        g[0][1] *= C64::from_polar(1.0, f.gauge_phase);
+        g[1][0] *= C64::from_polar(1.0, -f.gauge_phase);
+        linalg::scale(&g, C64::new(f.g, 0.0))
+    }
+    fn passive(&self) -> &'static [usize] {
+        &[ONE, U, TAU]
+    }
+    fn observe(&self, p: &P, v: &[C64; FLOW], name: &str) -> f64 {
+        let mut one = Trajectory::default();
+        push_flow(&mut one, &self.generator(p), v);
+        one.value(name, 0).unwrap_or(f64::NAN)
+    }
+    fn record(&mut self, p: &P, t: f64, v: &[C64; FLOW], at_event: bool) {
+        let g = self.generator(p);
+        if at_event {
+            push_flow(&mut self.events, &g, v);
+            self.event_t.push(t);
+        } else {
+            push_flow(&mut self.traj, &g, v);
+            self.t.push(t);
+        }
+    }
+}
+
+/// A sample of the flow: P_B = 2 Re(b* db/dt) with db/dt = (G v)_b.
+fn push_flow(tr: &mut Trajectory, g: &CMat<FLOW>, v: &[C64; FLOW]) {
+    let db = (0..FLOW).map(|c| g[1][c] * v[c]).sum::<C64>();
+    tr.push_raw(v[TAU].re, [v[0], v[1]], 2.0 * (v[1].conj() * db).re, -2.0 * v[U].im);
+}
+
+/// The reduced model under a protocol from the vacuum at `t0` to `t_end`
+/// (times in the parameters' unit): the model of the first segment (for its
+/// spectrum and phase), the samples at `times`, and what the protocol did
+/// with the samples at its event firings.
+pub fn solve_protocol<P: AsReduced>(
+    proto: &Protocol<P>,
+    t0: f64,
+    t_end: f64,
+    times: &[f64],
+) -> Result<(ReducedModel, Trajectory, Fired), String> {
+    let first = proto.params(&[])?.frame()?;
+    let flow = Flow {
+        traj: Trajectory::default(),
+        t: Vec::new(),
+        events: Trajectory::default(),
+        event_t: Vec::new(),
+        _p: std::marker::PhantomData,
+    };
+    let mut v0 = start_vector(&[C64::new(0.0, 0.0); 2]);
+    v0[TAU] = C64::new(first.g * t0, 0.0);
+    let mut engine = Exact::new(flow, v0);
+    let out = protocol::drive(proto, &mut engine, t0, t_end, times)?;
+    let f = engine.model;
+    debug_assert!(f.t.iter().zip(times).all(|(a, b)| a == b));
+    Ok((ReducedModel::new(first.reduced), f.traj, Fired { outcome: out, samples: f.events, t: f.event_t }))
+}
+
+/// What a protocol did, with the samples at its event firings (times `t`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Fired {
+    pub outcome: Outcome,
+    pub samples: Trajectory,
+    pub t: Vec<f64>,
 }

@@ -17,7 +17,8 @@ use crate::output::{self, Existing, OutputError, OutputFile, TargetPolicy};
 use crate::text::short;
 use crate::resume::{self, Checkpoint, ResumeError};
 use crate::reduced::phase_diagram::PhaseDiagram;
-use crate::reduced::{Phase, ReducedModel, Trajectory};
+use crate::reduced::{self, Phase, ReducedModel, Trajectory};
+use crate::protocol;
 use num_complex::Complex64 as C64;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -32,7 +33,7 @@ mod validate;
 use three_mode::{summarize_master, write_master, write_micro_params, write_series};
 pub use phase::phase;
 use phase::{check_markers, summarize_phase, write_phase};
-use two_mode::{check_finite, summarize_reduced, write_map, write_params, write_reduced};
+use two_mode::{check_finite, summarize_reduced, write_map, write_params, write_reduced, write_reduced_series};
 pub use validate::{map_table, validate};
 
 /// Errors of a run, each already carrying its context.
@@ -59,6 +60,10 @@ pub enum RunError {
     /// phase); nothing was written.
     #[error("{0}")]
     NonFinite(String),
+    /// A protocol that fails while running (e.g. parameters no engine can take
+    /// after an event); what was computed before is not written.
+    #[error("{0}")]
+    Protocol(String),
 }
 
 impl RunError {
@@ -74,7 +79,7 @@ impl RunError {
             | RunError::NonFinite(_)
             | RunError::Master(MasterError::Refused(_))
             | RunError::Output(OutputError::Read { .. }) => 2,
-            RunError::Output(_) | RunError::Master(_) => 1,
+            RunError::Output(_) | RunError::Master(_) | RunError::Protocol(_) => 1,
         }
     }
 }
@@ -166,6 +171,12 @@ pub fn resume(file: &Path, out: Option<&Path>, prov: &Provenance) -> Result<Repo
     }
     // The config stored in the file is not a file of its own.
     let cfg = Config { file: PathBuf::new(), ..cfg };
+    if cfg.protocol.as_ref().is_some_and(|p| !p.events.is_empty()) {
+        return Err(RunError::Invalid(format!(
+            "{} was interrupted during a protocol with events; resuming would need the state of its events              (which fired, which are armed), which the file does not keep: rerun it",
+            file.display()
+        )));
+    }
     plan(&cfg)?;
     prov.check_target(&cfg, &out)?;
     let computed = compute_from(&cfg, &prov, Some(&ck))?;
@@ -399,8 +410,43 @@ fn plan(cfg: &Config) -> Result<Plan, RunError> {
         (Some(p), true) => Some(map::to_reduced(p)?),
         _ => None,
     };
+    check_protocol(cfg)?;
     check_memory(cfg, 0)?;
     Ok(Plan { time, master_opts, mapped })
+}
+
+/// The parameters of every segment a protocol can reach in order (the steps,
+/// each event after them) must be usable by every engine of the run — the
+/// reduced one through the map — checked before any work.
+fn check_protocol(cfg: &Config) -> Result<(), RunError> {
+    let Some(spec) = &cfg.protocol else { return Ok(()) };
+    let n_steps = spec.steps.len();
+    let mut paths: Vec<Vec<usize>> = (0..=n_steps).map(|k| (0..k).collect()).collect();
+    let n_changes = spec.changes().len();
+    paths.extend((n_steps..n_changes).map(|c| (0..n_steps).chain([c]).collect()));
+    let bad = |path: &[usize], e: String| {
+        RunError::Invalid(format!(
+            "protocol: {} {e}",
+            if path.is_empty() { "at the start:".to_string() } else { format!("after changes {path:?} (steps first, then events, from 0):") }
+        ))
+    };
+    if let Some(proto) = cfg.micro_protocol() {
+        for path in &paths {
+            let p = proto.params(path).map_err(|e| bad(path, e))?;
+            for e in &cfg.solver.engines {
+                e.check(&p).map_err(|r| bad(path, format!("`{}`: {}", r.key, r.reason)))?;
+            }
+            if cfg.solver.engines.contains(&Engine::Reduced) {
+                map::to_reduced(&p).map_err(|e| bad(path, format!("the reduced engine: {e}")))?;
+            }
+        }
+    }
+    if let Some(proto) = cfg.reduced_protocol() {
+        for path in &paths {
+            proto.params(path).map_err(|e| bad(path, e))?;
+        }
+    }
+    Ok(())
 }
 
 /// As [`compute`], continuing the master equation from `start` (an
@@ -410,29 +456,51 @@ pub fn compute_from(cfg: &Config, prov: &Provenance, start: Option<&Checkpoint>)
     let engines = &cfg.solver.engines;
     // The master equation's initial state, read (and checked) before any work.
     let rho0 = match (&cfg.model, &master_opts, &cfg.initial_from, start) {
-        (Some(_), Some(_), _, Some(ck)) => Some((ck.rho.clone(), ck.t)),
-        (Some(p), Some(_), Some(from), None) => Some((resume::initial_state(from, p.cutoffs)?, 0.0)),
-        (Some(p), Some(_), None, None) => Some((master::initial_state(p, &cfg.initial), 0.0)),
+        (Some(_), Some(_), _, Some(ck)) => Some((ck.rho.clone(), ck.t, ck.done.work_final)),
+        (Some(p), Some(_), Some(from), None) => Some((resume::initial_state(from, p.cutoffs)?, 0.0, 0.0)),
+        (Some(p), Some(_), None, None) => Some((master::initial_state(p, &cfg.initial), 0.0, 0.0)),
         _ => None,
     };
     let root = Record::new_root();
     write_provenance(&root, cfg, prov)?;
+    if let Some(spec) = &cfg.protocol {
+        write_protocol(&root.group("protocol")?, spec)?;
+    }
     let mut text = String::new();
     let mut interrupted = false;
-    if let Some(params) = cfg.reduced {
-        let model = ReducedModel::new(params);
-        let traj = model.trajectory(&time.times(), &[C64::new(0.0, 0.0); 2]);
+    let (t0_all, t_end) = (0.0, time.t_end);
+    // The samples at event firings (`/<engine>/events/`) exist when the protocol has events.
+    let has_events = cfg.protocol.as_ref().is_some_and(|p| !p.events.is_empty());
+    if let Some(proto) = cfg.reduced_protocol() {
+        let times = time.times();
+        let (model, traj, fired) = reduced::solve_protocol(&proto, t0_all, t_end, &times).map_err(RunError::Protocol)?;
         check_finite("reduced model", &model, &traj, &traj.tau)?;
-        write_reduced(&root.group(Engine::Reduced.name())?, &model, &traj, &traj.tau)?;
+        let g = root.group(Engine::Reduced.name())?;
+        write_reduced(&g, &model, &traj, &times)?;
+        write_events(&g, &fired.outcome.events)?;
+        if has_events {
+            write_reduced_series(&g.group("events")?, &fired.samples, &fired.t)?;
+        }
         summarize_reduced(&mut text, &model, &traj);
+        summarize_events(&mut text, Engine::Reduced, &fired.outcome);
     }
-    if let (Some(p), Some(opts), Some((rho0, t0))) = (&cfg.model, &master_opts, &rho0) {
+    let micro = cfg.micro_protocol();
+    if let (Some(p), Some(proto), Some(opts), Some((rho0, t0, w0))) = (&cfg.model, &micro, &master_opts, &rho0) {
         let times = time.times();
         // A resumed run continues with the save times it had not reached.
         let n_done = start.map_or(0, |ck| ck.done.series.len());
         let bar = crate::progress::Bar::new(time.t_end, prov.quiet);
-        let later =
-            master::solve_from(&p.lindblad_terms(), rho0, *t0, &times[n_done.min(times.len())..], opts, &prov.stop, &mut |t| bar.set(t))?;
+        let later = master::solve_protocol(
+            proto,
+            rho0,
+            *w0,
+            *t0,
+            t_end,
+            &times[n_done.min(times.len())..],
+            opts,
+            &prov.stop,
+            &mut |t| bar.set(t),
+        )?;
         bar.finish();
         let res = match start {
             Some(ck) => {
@@ -442,25 +510,43 @@ pub fn compute_from(cfg: &Config, prov: &Provenance, start: Option<&Checkpoint>)
             }
             None => later,
         };
-        write_master(&root.group(Engine::Master.name())?, p, opts, &res)?;
+        let g = root.group(Engine::Master.name())?;
+        write_master(&g, p, opts, &res)?;
+        write_events(&g, &res.events)?;
+        if has_events {
+            write_series(&g.group("events")?, &res.event_samples)?;
+        }
         summarize_master(&mut text, p, &res);
+        let out = protocol::Outcome { events: res.events.clone(), stopped_by_event: res.stopped_by_event, ..Default::default() };
+        summarize_events(&mut text, Engine::Master, &out);
         interrupted |= res.interrupted;
     }
-    if let (Some(p), true) = (&cfg.model, engines.contains(&Engine::Moments)) {
-        let s = moments::solve(p, &cfg.initial, &time.times());
+    if let (Some(p), Some(proto), true) = (&cfg.model, &micro, engines.contains(&Engine::Moments)) {
+        let (s, fired) = moments::solve_protocol(proto, &cfg.initial, t0_all, t_end, &time.times()).map_err(RunError::Protocol)?;
+        let out = fired.outcome;
         let g = root.group(Engine::Moments.name())?;
         write_series(&g, &s)?;
         write_micro_params(&g, p)?;
+        write_events(&g, &out.events)?;
+        if has_events {
+            write_series(&g.group("events")?, &fired.samples)?;
+        }
         g.attr_u8("gaussian", u8::from(moments::stays_gaussian(p, &cfg.initial)))?;
         if let (Some(&t), Some(&e)) = (s.t.last(), s.energy_b.last()) {
             let _ = writeln!(text, "moments (exact): at t = {}: E_B = {e:.6e}", short(t));
         }
+        summarize_events(&mut text, Engine::Moments, &out);
     }
-    if let Some(m) = &mapped {
+    if let (Some(m), Some(proto)) = (&mapped, &micro) {
         let times = time.times();
-        let (model, traj) = crate::reduced::microscopic_trajectory(m, &times);
+        let (model, traj, fired) = reduced::solve_protocol(proto, t0_all, t_end, &times).map_err(RunError::Protocol)?;
+        let out = fired.outcome;
         let g = root.group(Engine::Reduced.name())?;
         write_reduced(&g, &model, &traj, &times)?;
+        write_events(&g, &out.events)?;
+        if has_events {
+            write_reduced_series(&g.group("events")?, &fired.samples, &fired.t)?;
+        }
         write_map(&root.group("map")?, m)?;
         summarize_reduced(&mut text, &model, &traj);
         let _ = writeln!(
@@ -468,6 +554,7 @@ pub fn compute_from(cfg: &Config, prov: &Provenance, start: Option<&Checkpoint>)
             "  from [model]: g = {:.6e} (time unit 1/g), elimination ratio r = {:.3e}",
             m.g, m.ratio
         );
+        summarize_events(&mut text, Engine::Reduced, &out);
     }
     if let Some(ph) = &cfg.phase {
         let pd = PhaseDiagram::compute(ph.grid.clone());
@@ -485,6 +572,48 @@ fn master_options(cfg: &Config) -> MasterOptions {
         atol: cfg.solver.atol,
         liouvillian: cfg.solver.liouvillian,
         save_state: cfg.save_state,
+    }
+}
+
+/// `/protocol`: the steps (times, ramps, what they set) and the events.
+fn write_protocol(g: &Group, spec: &crate::config::protocol::ProtocolSpec) -> Result<(), OutputError> {
+    g.write_f64("step_times", &spec.steps.iter().map(|s| s.0).collect::<Vec<_>>())?;
+    g.write_f64("step_ramps", &spec.steps.iter().map(|s| s.1).collect::<Vec<_>>())?;
+    g.write_strings("step_labels", &spec.step_labels())?;
+    let events: Vec<String> = spec
+        .events
+        .iter()
+        .map(|e| {
+            let what = match &e.set {
+                Some(c) => c.iter().map(|(_, a)| a.as_str()).collect::<Vec<_>>().join(", "),
+                None => "stop".into(),
+            };
+            format!(
+                "{}: {} {} {}{} -> {}",
+                e.name,
+                e.observable,
+                if e.rising { "above" } else { "below" },
+                e.threshold,
+                if e.repeat { " (repeat)" } else { "" },
+                what
+            )
+        })
+        .collect();
+    g.write_strings("event_specs", &events)
+}
+
+/// `event_times` and `event_names` of an engine group (empty if none fired).
+fn write_events(g: &Group, events: &[(f64, String)]) -> Result<(), OutputError> {
+    g.write_f64("event_times", &events.iter().map(|e| e.0).collect::<Vec<_>>())?;
+    g.write_strings("event_names", &events.iter().map(|e| e.1.as_str()).collect::<Vec<_>>())
+}
+
+fn summarize_events(text: &mut String, engine: Engine, out: &protocol::Outcome) {
+    for (t, name) in &out.events {
+        let _ = writeln!(text, "  {}: event {name} fired at t = {t:.12}", engine.name());
+    }
+    if out.stopped_by_event {
+        let _ = writeln!(text, "  {}: stopped by its event", engine.name());
     }
 }
 

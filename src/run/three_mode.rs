@@ -43,6 +43,7 @@ pub(super) fn write_master(g: &Group, p: &MicroParams, o: &MasterOptions, r: &Ma
         g.write_c64_2d("rho_final", ndarray::ArrayView2::from_shape((d, d), rho).expect("d×d state"))?;
     }
     g.attr_f64("t_final", r.t_final)?;
+    g.attr_f64("work_final", r.work_final)?;
     if let Some(all) = &r.rho_all {
         let n = all.len() / (d * d);
         g.write_c64_3d("rho", ndarray::ArrayView3::from_shape((n, d, d), all).expect("n×d×d states"))?;

@@ -37,12 +37,7 @@ pub(super) fn write_map(g: &Group, m: &ReducedMap) -> Result<(), OutputError> {
 /// `/reduced`; `t` is in the config's time unit (= τ for a `[reduced]` config).
 pub(super) fn write_reduced(g: &Group, m: &ReducedModel, tr: &Trajectory, t: &[f64]) -> Result<(), OutputError> {
     let p = &m.params;
-    g.write_f64("t", t)?;
-    g.write_f64("tau", &tr.tau)?;
-    g.write_c64("a", &tr.a)?;
-    g.write_c64("b", &tr.b)?;
-    g.write_f64("energy_b", &tr.energy_b)?;
-    g.write_f64("power_b", &tr.power_b)?;
+    write_reduced_series(g, tr, t)?;
     write_params(g, p)?;
     g.attr_i8("phase", m.phase.code())?;
     g.attr_str("phase_codes", Phase::CODES)?;
@@ -55,6 +50,18 @@ pub(super) fn write_reduced(g: &Group, m: &ReducedModel, tr: &Trajectory, t: &[f
     g.attr_str("realizability", &r.explain())?;
     let ss = m.steady_state().map_or(f64::NAN, |x| x[1].norm_sqr());
     g.attr_f64("steady_energy_b", ss)
+}
+
+/// The datasets of `/reduced` (and of `/reduced/events`).
+pub(super) fn write_reduced_series(g: &Group, tr: &Trajectory, t: &[f64]) -> Result<(), OutputError> {
+    g.write_f64("t", t)?;
+    g.write_f64("tau", &tr.tau)?;
+    g.write_c64("a", &tr.a)?;
+    g.write_c64("b", &tr.b)?;
+    g.write_f64("energy_b", &tr.energy_b)?;
+    g.write_f64("power_b", &tr.power_b)?;
+    g.write_f64("work_in", &tr.work_in)?;
+    g.write_f64("efficiency_b", &tr.efficiency_b)
 }
 
 pub(super) fn write_params(g: &Group, p: &ReducedParams) -> Result<(), OutputError> {

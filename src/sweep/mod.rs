@@ -638,18 +638,58 @@ fn concat(items: &[&Item]) -> Option<Data> {
     })
 }
 
+/// The per-event datasets (`event_times`, `event_names`, `<engine>/events/*`),
+/// whose length differs between points: stacked padded to the longest.
+fn is_ragged(key: &Key) -> bool {
+    !key.attribute && (key.name == "event_times" || key.name == "event_names" || key.group.ends_with("/events"))
+}
+
+/// 1-D items of different lengths as one `[n, max_len]` block, padded with
+/// NaN (numbers) or empty strings.
+fn pad(items: &[&Item]) -> Option<(Data, Vec<usize>)> {
+    let len = items.iter().map(|it| it.data.len()).max().unwrap_or(0);
+    macro_rules! padded {
+        ($variant:ident, $fill:expr) => {{
+            let mut v = Vec::with_capacity(items.len() * len);
+            for it in items {
+                match &it.data {
+                    Data::$variant(x) => {
+                        v.extend_from_slice(x);
+                        v.extend(std::iter::repeat_n($fill, len - x.len()));
+                    }
+                    _ => return None,
+                }
+            }
+            Data::$variant(v)
+        }};
+    }
+    let data = match &items.first()?.data {
+        Data::F64(_) => padded!(F64, f64::NAN),
+        Data::C64(_) => padded!(C64, num_complex::Complex64::new(f64::NAN, f64::NAN)),
+        Data::Str(_) => padded!(Str, String::new()),
+        _ => return None,
+    };
+    Some((data, vec![len]))
+}
+
 /// Stacks per-point records (sorted by index) into one: datasets gain a
 /// leading point axis; attributes become datasets of the same name (with
-/// `_attr` appended if a dataset already has that name).
+/// `_attr` appended if a dataset already has that name); the per-event
+/// datasets are padded to the most firings of any point ([`is_ragged`]).
 pub fn stack(records: &[(usize, &Record)]) -> Result<Record, SweepError> {
     let mut out = Record::default();
     let Some((i0, first)) = records.first() else { return Ok(out) };
     for (key, item0) in &first.items {
         let mut items = Vec::with_capacity(records.len());
+        let mut padded = Vec::new();
         for (i, r) in records {
             let it = r.items.get(key).ok_or_else(|| {
                 SweepError::Invalid(format!("point {i} has no {}/{} (point {i0} has): engines differ between points", key.group, key.name))
             })?;
+            if is_ragged(key) {
+                padded.push(it);
+                continue;
+            }
             if it.shape != item0.shape || !it.data.same_kind(&item0.data) {
                 return Err(SweepError::Invalid(format!(
                     "{}/{} has shape {:?} at point {i} but {:?} at point {i0}: an axis changes the shape of the results \
@@ -659,9 +699,13 @@ pub fn stack(records: &[(usize, &Record)]) -> Result<Record, SweepError> {
             }
             items.push(it);
         }
-        let data = concat(&items).ok_or_else(|| SweepError::Invalid(format!("{}/{}: mixed types", key.group, key.name)))?;
+        let (data, inner) = if padded.is_empty() {
+            (concat(&items).ok_or_else(|| SweepError::Invalid(format!("{}/{}: mixed types", key.group, key.name)))?, item0.shape.clone())
+        } else {
+            pad(&padded).ok_or_else(|| SweepError::Invalid(format!("{}/{}: mixed types", key.group, key.name)))?
+        };
         let mut shape = vec![records.len()];
-        shape.extend_from_slice(&item0.shape);
+        shape.extend_from_slice(&inner);
         let mut name = key.name.clone();
         if key.attribute && first.items.contains_key(&Key { group: key.group.clone(), name: name.clone(), attribute: false }) {
             name.push_str("_attr");
