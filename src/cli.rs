@@ -9,6 +9,7 @@ Examples:
   qbsim run configs/paper/fig3a.toml --set reduced.delta_r=0.4 --set time.t_end=40
   qbsim phase configs/paper/fig6.toml -o fig6.h5
   qbsim run configs/master/bench.toml --set 'model.cutoffs=[8,8,4]'
+  qbsim run configs/protocols/sm2_reduced.toml      (a protocol: event at E_max, detuning pulse)
   qbsim validate configs/validation/near_ep.toml
   qbsim map configs/validation/near_boundary.toml
   qbsim sweep configs/sweeps/delta_gamma.toml --threads 2
@@ -24,6 +25,7 @@ Examples:
   qbsim run configs/paper/fig3a.toml --set reduced.delta_r=0.4 --set time.t_end=40
   qbsim run configs/master/bench.toml --set 'model.cutoffs=[8,8,4]'
   qbsim run --resume bench.interrupted.h5       (continue a run stopped by Ctrl-C/SIGTERM)
+  qbsim run configs/protocols/sm2_reduced.toml --set protocol.event.0.above=500
 
 Rates are Lindblad rates; reduced-model times are tau = g t. Paths (-o, [output] path,
 [initial] from) are relative to the working directory. Output: docs/output.md.";

@@ -123,6 +123,27 @@ impl SquareMatrix for faer::Mat<C64> {
     }
 }
 
+impl SquareMatrix for faer::Mat<f64> {
+    fn norm1(&self) -> f64 {
+        (0..self.ncols()).map(|j| (0..self.nrows()).map(|i| self[(i, j)].abs()).sum::<f64>()).fold(0.0, f64::max)
+    }
+    fn scaled(&self, s: f64) -> Self {
+        faer::Mat::from_fn(self.nrows(), self.ncols(), |i, j| self[(i, j)] * s)
+    }
+    fn mul(&self, other: &Self) -> Self {
+        self * other
+    }
+    fn add_assign(&mut self, other: &Self) {
+        *self = faer::Mat::from_fn(self.nrows(), self.ncols(), |i, j| self[(i, j)] + other[(i, j)]);
+    }
+    fn identity_like(&self) -> Self {
+        faer::Mat::from_fn(self.nrows(), self.ncols(), |i, j| if i == j { 1.0 } else { 0.0 })
+    }
+    fn nan_like(&self) -> Self {
+        faer::Mat::from_fn(self.nrows(), self.ncols(), |_, _| f64::NAN)
+    }
+}
+
 /// Matrix exponential by scaling and squaring with a truncated Taylor series.
 ///
 /// The argument is scaled by 2^-s until its 1-norm is at most 1/2; the Taylor

@@ -177,3 +177,26 @@ fn map_prints_both_directions_and_refuses_zero_coupling() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no effective coupling"));
 }
+
+/// The paper's safety protocol (preset a): its event fires at the exact
+/// critical time `qbsim phase` reports at the same point, and the files
+/// carry the protocol (in the stored config and in /protocol).
+#[test]
+fn the_sm2_preset_fires_at_the_critical_time_of_qbsim_phase() {
+    let d = scratch("sm2");
+    let sm2 = repo().join("configs/protocols/sm2_reduced.toml");
+    let fig6 = repo().join("configs/paper/fig6.toml");
+    let o = qbsim(&["run", sm2.to_str().unwrap(), "-o", "sm2.h5", "-q"], &d);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = qbsim(&["phase", fig6.to_str().unwrap(), "--set", "phase.delta_r={start = 0.0, stop = 0.0, n = 1}", "-o", "fig6.h5", "-q"], &d);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let read = |f: &str| qbsim::output::read::read_file(&d.join(f)).unwrap();
+    let (sm2, fig6) = (read("sm2.h5"), read("fig6.h5"));
+    let te = sm2.f64s("/reduced", "event_times", false).unwrap().to_vec();
+    let tc = fig6.f64s("/phase", "t_crit_exact", false).unwrap()[0];
+    assert_eq!(te.len(), 1);
+    assert!((te[0] - tc).abs() <= 1e-9 * tc, "event {} vs t_crit {tc}", te[0]);
+    assert_eq!(sm2.f64s("/reduced/events", "energy_b", false).unwrap().len(), 1);
+    assert!(sm2.attr_str("/", "config").unwrap().contains("[[protocol.event]]"));
+    assert!(sm2.get("/protocol", "event_specs", false).is_some());
+}

@@ -611,7 +611,10 @@ fn validate_solver(s: RawSolver, has_model: bool, err: MkErr) -> Result<SolverSp
     let method = match s.method.as_deref() {
         None | Some("dopri5") => Method::Dopri5,
         Some("dop853") => Method::Dop853,
-        Some(other) => return Err(err("solver.method", format!("\"{other}\" is not one of \"dopri5\", \"dop853\""))),
+        Some("krylov") => Method::Krylov,
+        Some(other) => {
+            return Err(err("solver.method", format!("\"{other}\" is not one of \"dopri5\", \"dop853\", \"krylov\"")))
+        }
     };
     let tol = |v: Option<f64>, default: f64, key: &str| -> Result<f64, ConfigError> {
         let v = finite(v.unwrap_or(default), key, err)?;

@@ -52,6 +52,7 @@
 //!   the work differently from the level-by-level path (more threads or no
 //!   AVX-512): the two agree to round-off, not bit for bit.
 
+pub mod krylov;
 mod powers;
 mod stages;
 mod tableau;
@@ -85,6 +86,13 @@ pub trait OdeRhs: Sync {
     fn is_empty(&self) -> bool {
         self.len() == 0
     }
+    /// The real inner product the state lives in, for Krylov methods
+    /// (default: Re Σ conj(x_i) y_i). A state stored in a compressed layout
+    /// states its own: a Hermitian matrix in the banded layout counts each
+    /// stored off-diagonal entry twice and its mirrored copies not at all.
+    fn inner(&self, x: &[C64], y: &[C64]) -> f64 {
+        x.iter().zip(y).map(|(a, b)| a.re * b.re + a.im * b.im).sum()
+    }
     /// `f(t, y) = L y` with a constant linear map L (no dependence on t, no
     /// constant term). The integrator then takes its steps in the basis of
     /// the powers `L^q y` (see `powers.rs`): the same method and step
@@ -111,6 +119,11 @@ pub trait OdeRhs: Sync {
 /// inside it (complete on the integrator's `dense_subset` if one is set).
 pub trait DenseOutput {
     fn at(&mut self, t: f64) -> &[C64];
+    /// A real linear functional `f` of the continuous extension at each of
+    /// `times`, without forming the state: `f` is applied once to each vector
+    /// the extension combines (the step's stages or powers), and the values at
+    /// any time follow from the extension's coefficients. `f` must be linear.
+    fn functional(&mut self, times: &[f64], f: &dyn Fn(&[C64]) -> f64) -> Vec<f64>;
 }
 
 /// Looks at every accepted step `[t, t_new]` before the save times inside it
@@ -131,6 +144,11 @@ pub enum Method {
     Dopri5,
     /// Dormand–Prince 8(5,3), 7th-order dense output.
     Dop853,
+    /// Krylov exponential propagation ([`krylov::Krylov`]) on every stretch
+    /// where the problem is linear with constant L; not a Runge–Kutta method
+    /// (an [`Integrator`] refuses it: callers use [`krylov::Krylov`], and
+    /// DOPRI5 where L depends on t).
+    Krylov,
 }
 
 impl Method {
@@ -138,6 +156,16 @@ impl Method {
         match self {
             Method::Dopri5 => &tableau::DOPRI5,
             Method::Dop853 => &tableau::DOP853,
+            // Integrator::validate refuses Krylov before any step.
+            Method::Krylov => &tableau::DOPRI5,
+        }
+    }
+    /// The Runge–Kutta method to use where this one cannot (Krylov on a
+    /// time-dependent stretch: DOPRI5).
+    pub fn runge_kutta(self) -> Method {
+        match self {
+            Method::Krylov => Method::Dopri5,
+            m => m,
         }
     }
     /// Order of the propagated solution.
@@ -149,7 +177,10 @@ impl Method {
         self.tableau().dense_order
     }
     pub fn name(self) -> &'static str {
-        self.tableau().name
+        match self {
+            Method::Krylov => "krylov",
+            m => m.tableau().name,
+        }
     }
 }
 
@@ -201,6 +232,8 @@ pub struct Stats {
     /// save time or step end at which a stop took effect, the last accepted
     /// step on error.
     pub t_final: f64,
+    /// Largest Krylov dimension used (0 for Runge–Kutta).
+    pub krylov_dim: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -469,6 +502,9 @@ impl Integrator {
         save_times: &[f64],
     ) -> Result<(), IntegrateError> {
         let bad = |m: String| Err(IntegrateError::InvalidInput(m));
+        if self.method == Method::Krylov {
+            return bad("Krylov propagation is not a Runge-Kutta method: use integrate::krylov::Krylov".into());
+        }
         if y.len() != rhs.len() {
             return bad(format!(
                 "state length {} != rhs length {}",
@@ -565,6 +601,7 @@ fn fixed_steps_with<S: Stepper, R: OdeRhs + ?Sized>(
         wall_time_s: start.elapsed().as_secs_f64(),
         stopped_early: false,
         t_final: t1,
+        krylov_dim: 0,
     })
 }
 
@@ -581,6 +618,10 @@ struct Dense<'a, S, R: ?Sized> {
 impl<S: Stepper, R: OdeRhs + ?Sized> DenseOutput for Dense<'_, S, R> {
     fn at(&mut self, t: f64) -> &[C64] {
         self.ws.dense(self.rhs, self.t, self.h, self.y, (t - self.t) / self.h, self.subset)
+    }
+    fn functional(&mut self, times: &[f64], f: &dyn Fn(&[C64]) -> f64) -> Vec<f64> {
+        let thetas: Vec<f64> = times.iter().map(|&t| (t - self.t) / self.h).collect();
+        self.ws.dense_functional(self.rhs, self.t, self.h, self.y, &thetas, f)
     }
 }
 
@@ -617,6 +658,17 @@ trait Stepper {
         theta: f64,
         subset: Option<&[usize]>,
     ) -> &[C64];
+    /// A linear functional `f` of the continuous extension at each `θ`
+    /// (see [`DenseOutput::functional`]).
+    fn dense_functional<R: OdeRhs + ?Sized>(
+        &mut self,
+        rhs: &R,
+        t: f64,
+        h: f64,
+        y: &[C64],
+        thetas: &[f64],
+        f: &dyn Fn(&[C64]) -> f64,
+    ) -> Vec<f64>;
     /// `y = y_new`; the step's data become the next step's start.
     fn accept(&mut self, y: &mut Vec<C64>);
     /// Calls of [`OdeRhs::eval`] so far.

@@ -150,6 +150,24 @@ impl Powers {
 }
 
 impl Powers {
+    /// The continuous extension at `t + θh` in the basis of the powers:
+    /// y(t + θh) = y + Σ_j wt_j(θ) h k_j = Σ_q c_q (L^q y), c_q = δ_q h^q.
+    fn dense_coefficients(&self, theta: f64, h: f64) -> Poly {
+        let k = self.k_dense;
+        let mut wt = [0.0; MAX_STAGES];
+        self.tab.dense_weights(theta, &mut wt);
+        let mut delta = [0.0; MAX_POW];
+        delta[0] = 1.0;
+        for (j, &c) in wt[..self.tab.total_stages()].iter().enumerate() {
+            if c != 0.0 {
+                for q in 0..k {
+                    delta[q + 1] += c * self.alpha[j][q];
+                }
+            }
+        }
+        scaled(&delta, h, k)
+    }
+
     /// A fresh step (only `w_1` there): all powers in one call of
     /// [`OdeRhs::eval_chain`], with the combination pass run on each part of
     /// the vectors as soon as it is final (while in cache). `None` if the
@@ -299,6 +317,29 @@ impl Stepper for Powers {
 
     fn complete<R: OdeRhs + ?Sized>(&mut self, _rhs: &R, _t: f64, _h: f64) {}
 
+    fn dense_functional<R: OdeRhs + ?Sized>(
+        &mut self,
+        rhs: &R,
+        t: f64,
+        h: f64,
+        y: &[C64],
+        thetas: &[f64],
+        f: &dyn Fn(&[C64]) -> f64,
+    ) -> Vec<f64> {
+        let k = self.k_dense;
+        self.ensure(rhs, t, k);
+        // f(y(t + θh)) = Σ_q c_q(θ) f(L^q y).
+        let basis = basis(y, &self.w, k);
+        let fv: Vec<f64> = (0..=k).map(|q| f(basis[q])).collect();
+        thetas
+            .iter()
+            .map(|&theta| {
+                let c = self.dense_coefficients(theta, h);
+                (0..=k).map(|q| c[q] * fv[q]).sum()
+            })
+            .collect()
+    }
+
     fn dense<R: OdeRhs + ?Sized>(
         &mut self,
         rhs: &R,
@@ -310,19 +351,7 @@ impl Stepper for Powers {
     ) -> &[C64] {
         let k = self.k_dense;
         self.ensure(rhs, t, k);
-        let mut wt = [0.0; MAX_STAGES];
-        self.tab.dense_weights(theta, &mut wt);
-        // y(t + θh) = y + Σ_j wt_j h k_j = Σ_q δ_q z^q y.
-        let mut delta = [0.0; MAX_POW];
-        delta[0] = 1.0;
-        for (j, &c) in wt[..self.tab.total_stages()].iter().enumerate() {
-            if c != 0.0 {
-                for q in 0..k {
-                    delta[q + 1] += c * self.alpha[j][q];
-                }
-            }
-        }
-        let c = scaled(&delta, h, k);
+        let c = self.dense_coefficients(theta, h);
         let basis = basis(y, &self.w, k);
         let mut terms: [Term; MAX_POW] = [(0.0, &[]); MAX_POW];
         for q in 1..=k {

@@ -312,6 +312,34 @@ impl Stepper for Stages {
         &self.y_stage
     }
 
+    fn dense_functional<R: OdeRhs + ?Sized>(
+        &mut self,
+        rhs: &R,
+        t: f64,
+        h: f64,
+        y: &[C64],
+        thetas: &[f64],
+        f: &dyn Fn(&[C64]) -> f64,
+    ) -> Vec<f64> {
+        let tab = self.tab;
+        if !self.dense_ready {
+            self.dense_stages(tab, rhs, t, h, y);
+            self.dense_ready = true;
+        }
+        // y(t + θh) = y + h Σ_j w_j(θ) k_j, so f(y(t + θh)) = f(y) + h Σ_j w_j(θ) f(k_j).
+        let n = tab.total_stages();
+        let fy = f(y);
+        let fk: Vec<f64> = (0..n).map(|j| f(&self.k[self.slot[j]])).collect();
+        thetas
+            .iter()
+            .map(|&theta| {
+                let mut w = [0.0; MAX_STAGES];
+                tab.dense_weights(theta, &mut w);
+                fy + h * (0..n).map(|j| w[j] * fk[j]).sum::<f64>()
+            })
+            .collect()
+    }
+
     fn accept(&mut self, y: &mut Vec<C64>) {
         let tab = self.tab;
         self.accept_impl(tab, y);

@@ -153,6 +153,25 @@ impl Layout {
         Self { d, col0, start, len }
     }
 
+    /// The real Frobenius inner product Re Tr(X†Y) of two Hermitian matrices
+    /// stored in this layout: the diagonal once, each stored entry above it
+    /// twice (for itself and its mirror), the stored band below it not at all
+    /// (it repeats entries above). A flat dot product over the storage would
+    /// count the band twice more and is wrong here.
+    pub fn inner(&self, x: &[C64], y: &[C64]) -> f64 {
+        use rayon::prelude::*;
+        (0..self.d)
+            .into_par_iter()
+            .with_min_len(64)
+            .map(|i| {
+                let row = self.row(i);
+                let diag = row.start + i - self.col0[i];
+                let re = |k: usize| x[k].re * y[k].re + x[k].im * y[k].im;
+                re(diag) + 2.0 * (diag + 1..row.end).map(re).sum::<f64>()
+            })
+            .sum()
+    }
+
     /// Matrix dimension d.
     pub fn d(&self) -> usize {
         self.d

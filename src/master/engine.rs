@@ -20,7 +20,8 @@
 //! integrator's error only.
 
 use super::{MasterError, MasterOptions, MasterResult, SaveState, LiouvillianKind};
-use crate::integrate::{DenseOutput, Integrator, OdeRhs, StepWatch};
+use crate::integrate::krylov::Krylov;
+use crate::integrate::{DenseOutput, Integrator, Method, OdeRhs, StepWatch};
 use crate::liouvillian::kernel::{Kernel, Layout};
 use crate::liouvillian::superop::SuperOperator;
 use crate::liouvillian::{heisenberg, Generator, Liouvillian};
@@ -197,6 +198,14 @@ impl OdeRhs for SegmentRhs {
     fn len(&self) -> usize {
         self.layout_len()
     }
+    /// Re Tr(X†Y) of Hermitian matrices in the state's layout.
+    fn inner(&self, x: &[C64], y: &[C64]) -> f64 {
+        match self {
+            SegmentRhs::Constant(Rhs::Kernel(k)) => k.banded_layout().inner(x, y),
+            SegmentRhs::Ramp { parts, .. } => parts[0].layout().inner(x, y),
+            SegmentRhs::Constant(Rhs::Super(s)) => Layout::full(s.dim()).inner(x, y),
+        }
+    }
     fn eval(&self, t: f64, y: &[C64], dy: &mut [C64]) {
         match self {
             SegmentRhs::Constant(r) => r.apply(y, dy),
@@ -283,14 +292,17 @@ impl Probe {
         (0..self.d).map(|i| self.layout.get(state, i, i).re).sum()
     }
 
+    /// Position in the layout of entry (i, k) (or of its mirror (k, i)).
+    fn flat(&self, i: usize, k: usize) -> usize {
+        let layout = &self.layout;
+        let (i, k) = if k >= layout.col0(i) { (i, k) } else { (k, i) };
+        layout.row(i).start + k - layout.col0(i)
+    }
+
     /// Entries of the state the observables read (the dense output is then
     /// evaluated only there).
     fn subset(&self, extra: &[&Operator]) -> Vec<usize> {
-        let layout = &self.layout;
-        let flat = |i: usize, k: usize| {
-            let (i, k) = if k >= layout.col0(i) { (i, k) } else { (k, i) };
-            layout.row(i).start + k - layout.col0(i)
-        };
+        let flat = |i: usize, k: usize| self.flat(i, k);
         let mut idx: Vec<usize> = self
             .ops
             .iter()
@@ -489,27 +501,40 @@ impl<P: Terms> StepWatch for Hook<'_, P> {
     }
 }
 
-/// ∫ P_in over [a, b] (for event functions that watch the work).
-fn self_work<P: Terms>(probe: &Probe, seg: &Segment<P>, fixed: Option<&TimeOps>, a: f64, b: f64, dense: &mut dyn DenseOutput) -> f64 {
+/// ∫ P_in over [a, b] inside the current step: 5-point Gauss–Legendre on the
+/// dense output, evaluated as a linear functional of the step's vectors (on
+/// the drive operator's entries only), never forming the state.
+fn self_work<P: Terms>(
+    probe: &Probe,
+    seg: &Segment<P>,
+    fixed: Option<&TimeOps>,
+    a: f64,
+    b: f64,
+    dense: &mut dyn DenseOutput,
+) -> f64 {
     if b <= a {
         return 0.0;
     }
     let (mid, half) = (0.5 * (a + b), 0.5 * (b - a));
-    GL5.iter()
-        .map(|&(x, w)| {
-            let t = mid + half * x;
-            let owned;
-            let op = match fixed {
-                Some(o) => &o.drive,
-                None => {
-                    owned = seg.at(t).drive_power();
-                    &owned
-                }
-            };
-            let state = dense.at(t);
-            w * half * op.expect_with(|i, k| probe.layout.get(state, i, k)).re
-        })
-        .sum()
+    let nodes: Vec<f64> = GL5.iter().map(|&(x, _)| mid + half * x).collect();
+    let layout = &probe.layout;
+    let mean = |op: &Operator| {
+        let entries: Vec<(usize, C64, bool)> = op
+            .entries()
+            .map(|(i, k, w)| {
+                let mirrored = k < layout.col0(i);
+                (probe.flat(i, k), w, mirrored)
+            })
+            .collect();
+        move |state: &[C64]| -> f64 {
+            entries.iter().map(|&(ix, w, mirrored)| (w * if mirrored { state[ix].conj() } else { state[ix] }).re).sum()
+        }
+    };
+    let values = match fixed {
+        Some(o) => dense.functional(&nodes, &mean(&o.drive)),
+        None => nodes.iter().map(|&t| dense.functional(&[t], &mean(&seg.at(t).drive_power()))[0]).collect(),
+    };
+    GL5.iter().zip(values).map(|(&(_, w), v)| w * half * v).sum()
 }
 
 impl<P: Terms> Propagator for MasterEngine<'_, P> {
@@ -530,7 +555,9 @@ impl<P: Terms> Propagator for MasterEngine<'_, P> {
             Segment::Constant(p) => Some(TimeOps::of(p)),
             Segment::Ramp { .. } => None,
         };
-        let mut integrator = Integrator::new(self.opts.method, self.opts.rtol, self.opts.atol);
+        // Krylov on constant segments only; a ramp's L depends on t.
+        let krylov = self.opts.method == Method::Krylov && fixed.is_some();
+        let mut integrator = Integrator::new(self.opts.method.runge_kutta(), self.opts.rtol, self.opts.atol);
         integrator.stop = Some(self.stop.clone());
         let keep_all = self.opts.save_state == SaveState::All;
         if !keep_all {
@@ -540,6 +567,9 @@ impl<P: Terms> Propagator for MasterEngine<'_, P> {
             };
             integrator.dense_subset = Some(self.probe.subset(&[&sample.power_b, &sample.drive]));
         }
+        let mut kry = Krylov::new(self.opts.rtol, self.opts.atol);
+        kry.stop = integrator.stop.clone();
+        kry.dense_subset = integrator.dense_subset.clone();
         let mut times = saves.to_vec();
         if times.last() != Some(&t1) {
             times.push(t1);
@@ -560,16 +590,11 @@ impl<P: Terms> Propagator for MasterEngine<'_, P> {
         };
         hook.names = hook.watch.names().to_vec();
         let mut last_work = f64::NAN;
-        let stats = integrator
-            .integrate_watched(
-                &rhs,
-                t0,
-                y,
-                &times,
-                |_, t, state| {
+        let observer = |k: usize, t: f64, state: &[C64]| {
                     let w = pending.borrow_mut().pop_front().unwrap_or(f64::NAN);
                     last_work = w;
-                    if saves.contains(&t) && *last_recorded != t {
+                    // Index k < saves.len(): a save (else the segment's end).
+                    if k < saves.len() && *last_recorded != t {
                         let owned;
                         let ops = match &fixed {
                             Some(o) => o,
@@ -586,10 +611,13 @@ impl<P: Terms> Propagator for MasterEngine<'_, P> {
                     } else {
                         ControlFlow::Continue(())
                     }
-                },
-                Some(&mut hook),
-            )
-            .map_err(|e| MasterError::from(e).to_string())?;
+                };
+        let stats = if krylov {
+            kry.integrate_watched(&rhs, t0, y, &times, observer, Some(&mut hook))
+        } else {
+            integrator.integrate_watched(&rhs, t0, y, &times, observer, Some(&mut hook))
+        }
+        .map_err(|e| MasterError::from(e).to_string())?;
         let (found, hook_work) = (hook.found, hook.work);
         let acc = &mut self.res.stats;
         acc.steps += stats.steps;
@@ -598,6 +626,7 @@ impl<P: Terms> Propagator for MasterEngine<'_, P> {
         acc.wall_time_s += stats.wall_time_s;
         acc.stopped_early = stats.stopped_early;
         acc.t_final = stats.t_final;
+        acc.krylov_dim = acc.krylov_dim.max(stats.krylov_dim);
         let ended_at_hook = !stats.stopped_early || found.is_some_and(|(_, te)| te == stats.t_final);
         self.work = if ended_at_hook || stats.t_final == t1 { hook_work } else { last_work };
         Ok(match found {

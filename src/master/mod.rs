@@ -113,7 +113,10 @@ pub fn memory_estimate(terms: &LindbladTerms, opts: &MasterOptions, n_save: usiz
     let d2 = terms.hamiltonian.space.dim().pow(2);
     // Integrator workspace and its copy of the state, plus the caller's
     // state; counted at full size d², an upper bound for the banded layout.
-    let vectors = Integrator::new(opts.method, opts.rtol, opts.atol).workspace_vectors(true) + 1;
+    let vectors = match opts.method {
+        Method::Krylov => crate::integrate::krylov::Krylov::new(opts.rtol, opts.atol).workspace_vectors(),
+        m => Integrator::new(m, opts.rtol, opts.atol).workspace_vectors(true),
+    } + 1;
     // The final state is always kept in full (an interrupted run stores it
     // for resuming), all states only with save_state = "all".
     let stored = match opts.save_state {

@@ -90,8 +90,9 @@ impl<M: LinearModel<N> + Sync, const N: usize> Exact<M, N> {
         let names = watch.names().to_vec();
         let h_event = if watch.is_empty() { f64::INFINITY } else { 1.0 / (SAMPLES_PER_TIME_SCALE * self.rate(&g).max(1e-300)) };
         let mut ta = t0;
-        let ends = saves.iter().copied().chain((saves.last() != Some(&t1)).then_some(t1));
-        for tb in ends {
+        // The saves, then t1 unless it is the last save: (end, is a save).
+        let ends = saves.iter().map(|&t| (t, true)).chain((saves.last() != Some(&t1)).then_some((t1, false)));
+        for (tb, is_save) in ends {
             if tb > ta {
                 let n = ((tb - ta) / h_event).ceil().clamp(1.0, 1e12) as usize;
                 let hs = (tb - ta) / n as f64;
@@ -114,7 +115,7 @@ impl<M: LinearModel<N> + Sync, const N: usize> Exact<M, N> {
                 }
             }
             ta = tb;
-            if saves.contains(&tb) {
+            if is_save {
                 self.record_save(p, tb);
             }
             if self.stopped() && tb < t1 {
@@ -143,8 +144,8 @@ impl<M: LinearModel<N> + Sync, const N: usize> Exact<M, N> {
                 t0,
                 &mut y,
                 &times,
-                |_, t, state| {
-                    if saves.contains(&t) {
+                |k, t, state| {
+                    if k < saves.len() {
                         kept.push((t, to_array(state)));
                     }
                     ControlFlow::Continue(())

@@ -49,10 +49,14 @@ fn opts() -> MasterOptions {
 }
 
 fn run_master(p: &Protocol<MicroParams>, t_end: f64, times: &[f64]) -> MasterResult {
+    run_master_with(p, t_end, times, &opts())
+}
+
+fn run_master_with(p: &Protocol<MicroParams>, t_end: f64, times: &[f64], o: &MasterOptions) -> MasterResult {
     let first = p.params(&[]).unwrap();
     let rho0 = master::initial_state(&first, &[ModeState::Vacuum; 3]);
     let stop = Arc::new(AtomicBool::new(false));
-    master::solve_protocol(p, &rho0, 0.0, 0.0, t_end, times, &opts(), &stop, &mut |_| {}).unwrap()
+    master::solve_protocol(p, &rho0, 0.0, 0.0, t_end, times, o, &stop, &mut |_| {}).unwrap()
 }
 
 fn max_rel(a: &[f64], b: &[f64]) -> f64 {
@@ -175,9 +179,15 @@ fn sm2_event_is_the_exact_critical_time_and_the_pulse_matches_matrix_exponential
 }
 
 /// Step, ramp (of Γ, p_ca and the drive together: 𝓛 of degree 4 in the ramp)
-/// and an event: the master equation equals the exact moments.
+/// and an event: the master equation equals the exact moments, with
+/// Runge–Kutta throughout and with Krylov on the constant segments.
 #[test]
 fn master_equals_moments_under_a_step_a_ramp_and_an_event() {
+    master_equals_moments_under_a_protocol(&opts());
+    master_equals_moments_under_a_protocol(&MasterOptions { method: Method::Krylov, rtol: 1e-10, atol: 1e-12, ..opts() });
+}
+
+fn master_equals_moments_under_a_protocol(o: &MasterOptions) {
     let p0 = micro();
     let pr = proto(
         p0,
@@ -194,7 +204,7 @@ fn master_equals_moments_under_a_step_a_ramp_and_an_event() {
         vec![event("n_a", 0.024, true, Action::Set(2))],
     );
     let times = linspace(0.0, 8.0, 41);
-    let r = run_master(&pr, 8.0, &times);
+    let r = run_master_with(&pr, 8.0, &times, o);
     let (m, fired) = moments::solve_protocol(&pr, &[ModeState::Vacuum; 3], 0.0, 8.0, &times).unwrap();
     let out = fired.outcome;
     assert_eq!(out.events.len(), 1, "{:?}", out.events);
@@ -317,3 +327,53 @@ fn a_stop_flag_during_a_protocol_is_an_interruption_with_the_state_there() {
     assert!(r.interrupted && r.rho_final.is_some() && r.t_final < 6.0);
 }
 
+
+/// A run continued mid-protocol from its state (as `--resume` does) takes the
+/// steps before its start as applied and equals the whole run.
+#[test]
+fn a_run_continued_mid_protocol_equals_the_whole_run() {
+    let p0 = micro();
+    let pr = proto(p0, vec![|p| p.delta = [0.6, -0.6, 0.0], |p| p.drive = 0.02], vec![step(2.0, 0), Step { at: 3.5, ramp: 1.5, change: 1 }], vec![]);
+    let times = linspace(0.0, 6.0, 25);
+    let whole = run_master(&pr, 6.0, &times);
+    let stop = Arc::new(AtomicBool::new(false));
+    let rho0 = master::initial_state(&p0, &[ModeState::Vacuum; 3]);
+    let (head, tail): (Vec<f64>, Vec<f64>) = times.iter().partition(|&&t| t <= 4.0);
+    let first = master::solve_protocol(&pr, &rho0, 0.0, 0.0, 4.0, &head, &opts(), &stop, &mut |_| {}).unwrap();
+    let rest = master::solve_protocol(&pr, first.rho_final.as_ref().unwrap(), first.work_final, 4.0, 6.0, &tail, &opts(), &stop, &mut |_| {}).unwrap();
+    let mut joined = first.series.clone();
+    joined.extend(rest.series);
+    for (x, y) in [(&whole.series.n_b, &joined.n_b), (&whole.series.work_in, &joined.work_in)] {
+        let d = x.iter().zip(y).map(|(u, v)| (u - v).abs()).fold(0.0, f64::max);
+        // Restarting at t = 4 changes the step sequence: agreement to the
+        // integrator's error (rtol 1e-11), not bit for bit.
+        assert!(d < 1e-9, "{d}");
+    }
+}
+
+/// The stiff regime (κ_c = 50, 500, 5000 with Γ = √(2κ_c), cutoffs (8, 8, 4),
+/// t = 20, 201 saves): Krylov propagation equals the exact moments, keeps ρ
+/// Hermitian with trace 1, and its number of evaluations of 𝓛 hardly grows
+/// while κ_c grows 100× (an explicit method's grows ~100×).
+#[test]
+fn krylov_is_exact_and_flat_in_the_stiff_regime() {
+    let times = linspace(0.0, 20.0, 201);
+    let mut evals = Vec::new();
+    for kc in [50.0, 500.0, 5000.0] {
+        let p = MicroParams { drive: 0.1, kappa: [0.05, 0.05, kc], gamma: (2.0 * kc).sqrt(), ..MicroParams::linear([8, 8, 4]) };
+        let o = MasterOptions { method: Method::Krylov, rtol: 1e-8, atol: 1e-10, liouvillian: LiouvillianKind::Kernel, save_state: SaveState::Final };
+        let r = run_master_with(&Protocol::constant(p), 20.0, &times, &o);
+        let m = moments::solve(&p, &[ModeState::Vacuum; 3], &times);
+        let dn = r.series.n_b.iter().zip(&m.n_b).map(|(x, y)| (x - y).abs()).fold(0.0, f64::max);
+        let db = r.series.b.iter().zip(&m.b).map(|(x, y)| (x - y).norm()).fold(0.0, f64::max);
+        assert!(dn < 1e-7 && db < 1e-7, "kappa_c {kc}: {dn} {db}");
+        let rho = r.rho_final.as_ref().unwrap();
+        let d = p.space().dim();
+        let herm = (0..d).flat_map(|i| (0..d).map(move |k| (i, k))).map(|(i, k)| (rho[i * d + k] - rho[k * d + i].conj()).norm()).fold(0.0, f64::max);
+        let tr: f64 = (0..d).map(|i| rho[i * d + i].re).sum();
+        assert!(herm < 1e-14 && (tr - 1.0).abs() < 1e-9, "kappa_c {kc}: {herm} {tr}");
+        assert!(r.trace.iter().all(|t| (t - 1.0).abs() < 1e-9));
+        evals.push(r.stats.rhs_evals as f64);
+    }
+    assert!(evals[2] < 3.0 * evals[0], "{evals:?}");
+}

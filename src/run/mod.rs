@@ -312,6 +312,25 @@ pub fn check(cfg: &Config, out: &Path, prov: &Provenance) -> (String, Option<Run
     if let Some(t) = cfg.time {
         let _ = writeln!(text, "save times: {} from 0 to {}", t.n_save, short(t.t_end));
     }
+    if let Some(p) = &cfg.protocol {
+        let _ = writeln!(text, "protocol:");
+        for ((at, ramp, _), label) in p.steps.iter().zip(p.step_labels()) {
+            let how = if *ramp > 0.0 { format!(" (ramp {})", short(*ramp)) } else { String::new() };
+            let _ = writeln!(text, "    step at t = {}{how}: {label}", short(*at));
+        }
+        for e in &p.events {
+            let what = e.set.as_ref().map_or("stop".to_string(), |c| c.iter().map(|(_, a)| a.as_str()).collect::<Vec<_>>().join(", "));
+            let _ = writeln!(
+                text,
+                "    event {}: {} {} {}{} -> {what}",
+                e.name,
+                e.observable,
+                if e.rising { "above" } else { "below" },
+                short(e.threshold),
+                if e.repeat { " (repeating)" } else { "" }
+            );
+        }
+    }
     let sweep_points = cfg.sweep.as_ref().map_or(1, |s| s.n_points());
     let extra = if cfg.sweep.is_some() { record_bytes(cfg).saturating_mul(sweep_points) } else { 0 };
     let need = memory_need(cfg, extra);

@@ -56,6 +56,7 @@ pub(super) fn write_master(g: &Group, p: &MicroParams, o: &MasterOptions, r: &Ma
     g.attr_i64("steps", r.stats.steps as i64)?;
     g.attr_i64("rejected_steps", r.stats.rejected as i64)?;
     g.attr_i64("rhs_evals", r.stats.rhs_evals as i64)?;
+    g.attr_i64("krylov_dim", r.stats.krylov_dim as i64)?;
     g.attr_f64("wall_time_s", r.stats.wall_time_s)?;
     g.attr_str("warnings", &r.warnings.join("\n"))?;
     g.attr_u8("interrupted", u8::from(r.interrupted))
