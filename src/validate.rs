@@ -26,7 +26,8 @@ use std::sync::Arc;
 pub const MAX_AMPLITUDE: f64 = 0.03;
 
 /// Default elimination ratios: a geometric series from 10 to 1000.
-pub const DEFAULT_RATIOS: [f64; 5] = [10.0, 31.622776601683793, 100.0, 316.22776601683796, 1000.0];
+pub const DEFAULT_RATIOS: [f64; 9] =
+    [10.0, 31.622776601683793, 100.0, 316.22776601683796, 1000.0, 3162.2776601683795, 1e4, 31622.776601683792, 1e5];
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct ValidationSpec {
@@ -183,6 +184,22 @@ mod tests {
             assert!(r.top_level < 1e-7, "{}: {}", r.ratio, r.top_level);
         }
         assert!(runs[2].err_moments_reduced < runs[0].err_moments_reduced / 5.0);
+    }
+
+    /// The stiff path: Krylov propagation takes the realizations to r = 10⁵
+    /// (κ_c ∝ r), where the error falls like 1/r all the way.
+    #[test]
+    fn krylov_takes_the_reduction_error_to_r_1e5_with_slope_minus_one() {
+        // configs/validation/near_boundary.toml: γ_a = 0.6, γ_b = 2, δ_r = 0.3.
+        let mut s = spec(ReducedParams::symmetric(0.6, 2.0, 0.3, 1.0), &[10.0, 1e3, 1e5]);
+        s.method = crate::integrate::Method::Krylov;
+        let Verdict::Validated { runs, slope } = validate(&s, &Arc::new(AtomicBool::new(false)), &mut |_| {}).unwrap() else {
+            panic!("realizable point refused")
+        };
+        assert!((-1.1..=-0.9).contains(&slope), "slope {slope}");
+        for r in &runs {
+            assert!(r.err_master_moments < 2e-6, "{}: {}", r.ratio, r.err_master_moments);
+        }
     }
 
     #[test]

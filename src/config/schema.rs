@@ -228,6 +228,9 @@ pub struct PhaseSpec {
 pub struct SolverSpec {
     pub engines: Vec<Engine>,
     pub method: Method,
+    /// `solver.method` was given (else `method` is the default, DOPRI5, and
+    /// `qbsim validate` takes Krylov for its stiff runs).
+    pub method_given: bool,
     pub rtol: f64,
     pub atol: f64,
     pub liouvillian: LiouvillianKind,
@@ -632,7 +635,7 @@ fn validate_solver(s: RawSolver, has_model: bool, err: MkErr) -> Result<SolverSp
             return Err(err("solver.liouvillian", format!("\"{other}\" is not one of \"kernel\", \"superoperator\"")))
         }
     };
-    Ok(SolverSpec { engines, method, rtol, atol, liouvillian })
+    Ok(SolverSpec { engines, method, method_given: s.method.is_some(), rtol, atol, liouvillian })
 }
 
 fn validate_reduced(r: RawReduced, err: MkErr) -> Result<ReducedParams, ConfigError> {

@@ -1,6 +1,7 @@
 //! `qbsim validate` (`/validation`) and `qbsim map` (a table on the terminal).
 
 use super::*;
+use crate::integrate::Method;
 
 /// `qbsim validate`: the reduced point of `[reduced]` (or the one `[model]`
 /// maps to) realized at increasing elimination ratios, three engines each.
@@ -35,7 +36,8 @@ pub fn validate(cfg: &Config, out: &Path, prov: &Provenance, ratios: Option<&[f6
         ratios,
         tau,
         cutoffs,
-        method: cfg.solver.method,
+        // The realizations are stiff (κ_c ∝ r): Krylov unless the config chooses.
+        method: if cfg.solver.method_given { cfg.solver.method } else { Method::Krylov },
         rtol: cfg.solver.rtol,
         atol: cfg.solver.atol,
     };
