@@ -228,7 +228,7 @@ pub struct PhaseSpec {
 pub struct SolverSpec {
     pub engines: Vec<Engine>,
     pub method: Method,
-    /// `solver.method` was given (else `method` is the default, DOPRI5, and
+    /// `solver.method` was given (else `method` is the default, auto, and
     /// `qbsim validate` takes Krylov for its stiff runs).
     pub method_given: bool,
     pub rtol: f64,
@@ -612,11 +612,15 @@ fn validate_solver(s: RawSolver, has_model: bool, err: MkErr) -> Result<SolverSp
         }
     };
     let method = match s.method.as_deref() {
-        None | Some("dopri5") => Method::Dopri5,
+        None | Some("auto") => Method::Auto,
+        Some("dopri5") => Method::Dopri5,
         Some("dop853") => Method::Dop853,
         Some("krylov") => Method::Krylov,
         Some(other) => {
-            return Err(err("solver.method", format!("\"{other}\" is not one of \"dopri5\", \"dop853\", \"krylov\"")))
+            return Err(err(
+                "solver.method",
+                format!("\"{other}\" is not one of \"auto\", \"dopri5\", \"dop853\", \"krylov\""),
+            ))
         }
     };
     let tol = |v: Option<f64>, default: f64, key: &str| -> Result<f64, ConfigError> {

@@ -137,10 +137,11 @@ pub trait StepWatch {
 }
 
 /// Integration method.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Method {
     /// Dormand–Prince 5(4), FSAL, 4th-order dense output.
+    #[default]
     Dopri5,
     /// Dormand–Prince 8(5,3), 7th-order dense output.
     Dop853,
@@ -149,6 +150,9 @@ pub enum Method {
     /// (an [`Integrator`] refuses it: callers use [`krylov::Krylov`], and
     /// DOPRI5 where L depends on t).
     Krylov,
+    /// Krylov or DOPRI5, chosen per run from a stiffness estimate (the
+    /// master equation's `choose_method`).
+    Auto,
 }
 
 impl Method {
@@ -156,15 +160,15 @@ impl Method {
         match self {
             Method::Dopri5 => &tableau::DOPRI5,
             Method::Dop853 => &tableau::DOP853,
-            // Integrator::validate refuses Krylov before any step.
-            Method::Krylov => &tableau::DOPRI5,
+            // Integrator::validate refuses Krylov and Auto before any step.
+            Method::Krylov | Method::Auto => &tableau::DOPRI5,
         }
     }
     /// The Runge–Kutta method to use where this one cannot (Krylov on a
     /// time-dependent stretch: DOPRI5).
     pub fn runge_kutta(self) -> Method {
         match self {
-            Method::Krylov => Method::Dopri5,
+            Method::Krylov | Method::Auto => Method::Dopri5,
             m => m,
         }
     }
@@ -179,6 +183,7 @@ impl Method {
     pub fn name(self) -> &'static str {
         match self {
             Method::Krylov => "krylov",
+            Method::Auto => "auto",
             m => m.tableau().name,
         }
     }
@@ -502,8 +507,8 @@ impl Integrator {
         save_times: &[f64],
     ) -> Result<(), IntegrateError> {
         let bad = |m: String| Err(IntegrateError::InvalidInput(m));
-        if self.method == Method::Krylov {
-            return bad("Krylov propagation is not a Runge-Kutta method: use integrate::krylov::Krylov".into());
+        if matches!(self.method, Method::Krylov | Method::Auto) {
+            return bad(format!("\"{}\" is not a Runge-Kutta method of this integrator", self.method.name()));
         }
         if y.len() != rhs.len() {
             return bad(format!(

@@ -97,6 +97,56 @@ pub struct MasterResult {
     pub event_samples: Series,
     /// The run ended at an event with `action = "stop"`.
     pub stopped_by_event: bool,
+    /// The method used (never `Auto`), and why when it was chosen.
+    pub method: Method,
+    pub method_choice: String,
+}
+
+/// Explicit RK evaluations of 𝓛 above which `auto` picks Krylov: Krylov
+/// costs a few hundred evaluations plus its orthogonalisation whatever the
+/// stiffness (README "Stiff master equations"), so below this DOPRI5 is cheaper.
+pub const AUTO_KRYLOV_EVALS: f64 = 5000.0;
+
+/// `auto`: Krylov where an explicit method would be held back by stability,
+/// from a cheap bound on the spectral radius of 𝓛: the largest total decay
+/// rate of a Fock state, Σ_k rate_k ⟨n|L_k†L_k|n⟩, plus the spread of the
+/// diagonal of H (its fastest oscillation). DOPRI5's stability region reaches
+/// |hλ| ≈ 3.3, so it needs about 6·ρ·T/3.3 evaluations of 𝓛 over a span T.
+/// Other methods are returned as they are.
+pub fn choose_method(terms: &LindbladTerms, method: Method, span: f64) -> (Method, String) {
+    if method != Method::Auto {
+        return (method, String::new());
+    }
+    let d = terms.hamiltonian.space.dim();
+    let mut decay = vec![0.0; d];
+    for j in &terms.jumps {
+        for (i, k, w) in j.op.adjoint().mul(&j.op).entries() {
+            if i == k {
+                decay[i] += j.rate * w.re;
+            }
+        }
+    }
+    let mut h = vec![0.0; d];
+    for (i, k, w) in terms.hamiltonian.entries() {
+        if i == k {
+            h[i] += w.re;
+        }
+    }
+    let spread = h.iter().cloned().fold(f64::NEG_INFINITY, f64::max) - h.iter().cloned().fold(f64::INFINITY, f64::min);
+    let rho = decay.iter().cloned().fold(0.0, f64::max) + spread.max(0.0);
+    let evals = 6.0 * rho * span / 3.3;
+    let chosen = if evals > AUTO_KRYLOV_EVALS { Method::Krylov } else { Method::Dopri5 };
+    (
+        chosen,
+        format!(
+            "auto: {} (fastest rate of L ~ {:.3e}: an explicit method needs ~{:.0} evaluations of L over t = {}; Krylov above {})",
+            chosen.name(),
+            rho,
+            evals,
+            crate::text::short(span),
+            AUTO_KRYLOV_EVALS
+        ),
+    )
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -114,7 +164,7 @@ pub fn memory_estimate(terms: &LindbladTerms, opts: &MasterOptions, n_save: usiz
     // Integrator workspace and its copy of the state, plus the caller's
     // state; counted at full size d², an upper bound for the banded layout.
     let vectors = match opts.method {
-        Method::Krylov => crate::integrate::krylov::Krylov::new(opts.rtol, opts.atol).workspace_vectors(),
+        Method::Krylov | Method::Auto => crate::integrate::krylov::Krylov::new(opts.rtol, opts.atol).workspace_vectors(),
         m => Integrator::new(m, opts.rtol, opts.atol).workspace_vectors(true),
     } + 1;
     // The final state is always kept in full (an interrupted run stores it
@@ -231,7 +281,10 @@ pub fn solve_protocol<P: Terms + 'static>(
     progress: &mut dyn FnMut(f64),
 ) -> Result<MasterResult, MasterError> {
     let first = proto.params(&[]).map_err(MasterError::Refused)?;
-    check_resources(&first.terms(), opts, times.len())?;
+    let terms = first.terms();
+    check_resources(&terms, opts, times.len())?;
+    let (method, reason) = choose_method(&terms, opts.method, t_end - t0);
+    let opts = &MasterOptions { method, ..opts.clone() };
     let mut engine = MasterEngine::new(&first, rho0, work0, opts, stop, progress)?;
     let out = protocol::drive(proto, &mut engine, t0, t_end, times).map_err(MasterError::Refused)?;
     let (rho, work) = engine.final_state();
@@ -241,6 +294,8 @@ pub fn solve_protocol<P: Terms + 'static>(
     res.work_final = work;
     res.events = out.events;
     res.stopped_by_event = out.stopped_by_event;
+    res.method = method;
+    res.method_choice = reason;
     if opts.save_state != SaveState::None || res.interrupted {
         res.rho_final = Some(rho);
     }
@@ -259,6 +314,8 @@ impl MasterResult {
         self.rho_final = later.rho_final;
         self.t_final = later.t_final;
         self.work_final = later.work_final;
+        self.method = later.method;
+        self.method_choice = later.method_choice;
         self.events.extend(later.events);
         self.event_samples.extend(later.event_samples);
         self.stopped_by_event = later.stopped_by_event;

@@ -154,3 +154,20 @@ fn truncation_is_flagged() {
     let r = run(&p, &linspace(0.0, 5.0, 6), &opts(Method::Dopri5, LiouvillianKind::Kernel, SaveState::None));
     assert!(r.warnings.iter().any(|w| w.contains("truncation: mode a")), "{:?}", r.warnings);
 }
+
+/// `auto`: DOPRI5 at the non-stiff benchmark point, Krylov in the stiff
+/// regime, and its estimate of DOPRI5's work is the right size (measured:
+/// 13 873 and 616 621 evaluations at κ_c = 50 and 5000, t = 20).
+#[test]
+fn auto_picks_krylov_only_where_an_explicit_method_is_held_back_by_stiffness() {
+    let bench = MicroParams::bench_point([12, 12, 6]);
+    assert_eq!(choose_method(&bench.lindblad_terms(), Method::Auto, 20.0).0, Method::Dopri5);
+    for (kc, measured) in [(50.0, 13_873.0), (5000.0, 616_621.0)] {
+        let p = MicroParams { drive: 0.1, kappa: [0.05, 0.05, kc], gamma: (2.0f64 * kc).sqrt(), ..MicroParams::linear([8, 8, 4]) };
+        let (m, why) = choose_method(&p.lindblad_terms(), Method::Auto, 20.0);
+        assert_eq!(m, Method::Krylov, "{why}");
+        let est: f64 = why.split("needs ~").nth(1).and_then(|w| w.split(' ').next()).and_then(|n| n.parse().ok()).unwrap();
+        assert!(est > 0.5 * measured && est < 2.0 * measured, "{est} vs {measured}");
+    }
+    assert_eq!(choose_method(&bench.lindblad_terms(), Method::Dop853, 20.0), (Method::Dop853, String::new()));
+}

@@ -49,7 +49,8 @@ pub(super) fn write_master(g: &Group, p: &MicroParams, o: &MasterOptions, r: &Ma
         g.write_c64_3d("rho", ndarray::ArrayView3::from_shape((n, d, d), all).expect("n×d×d states"))?;
     }
     write_micro_params(g, p)?;
-    g.attr_str("method", o.method.name())?;
+    g.attr_str("method", r.method.name())?;
+    g.attr_str("method_choice", &r.method_choice)?;
     g.attr_f64("rtol", o.rtol)?;
     g.attr_f64("atol", o.atol)?;
     g.attr_str("liouvillian", &r.backend)?;
@@ -66,9 +67,12 @@ pub(super) fn summarize_master(out: &mut String, p: &MicroParams, r: &MasterResu
     let d = p.space().dim();
     let _ = writeln!(
         out,
-        "master equation: cutoffs {} (d = {d}), {}, {} steps ({} rejected), {} evaluations of L, {:.2} s",
-        cutoffs_text(p.cutoffs), r.backend, r.stats.steps, r.stats.rejected, r.stats.rhs_evals, r.stats.wall_time_s
+        "master equation: cutoffs {} (d = {d}), {}, {}, {} steps ({} rejected), {} evaluations of L, {:.2} s",
+        cutoffs_text(p.cutoffs), r.method.name(), r.backend, r.stats.steps, r.stats.rejected, r.stats.rhs_evals, r.stats.wall_time_s
     );
+    if !r.method_choice.is_empty() {
+        let _ = writeln!(out, "  {}", r.method_choice);
+    }
     let s = &r.series;
     if let (Some(&t), Some(&e), Some(&w)) = (s.t.last(), s.energy_b.last(), s.ergotropy_b.last()) {
         let _ = writeln!(out, "  at t = {}: E_B = <b^dag b> = {e:.6e}, ergotropy_b = {w:.6e}", short(t));

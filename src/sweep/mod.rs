@@ -675,7 +675,7 @@ fn pad(items: &[&Item]) -> Option<(Data, Vec<usize>)> {
 /// Stacks per-point records (sorted by index) into one: datasets gain a
 /// leading point axis; attributes become datasets of the same name (with
 /// `_attr` appended if a dataset already has that name); the per-event
-/// datasets are padded to the most firings of any point ([`is_ragged`]).
+/// datasets are padded to the most firings of any point (`is_ragged`).
 pub fn stack(records: &[(usize, &Record)]) -> Result<Record, SweepError> {
     let mut out = Record::default();
     let Some((i0, first)) = records.first() else { return Ok(out) };
