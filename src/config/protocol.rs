@@ -71,6 +71,24 @@ pub struct EventSpec {
     pub repeat: bool,
 }
 
+impl EventSpec {
+    /// `name: observable above threshold (repeating) -> what it sets, or stop`.
+    pub fn describe(&self) -> String {
+        let what = match &self.set {
+            Some(c) => c.iter().map(|(_, a)| a.as_str()).collect::<Vec<_>>().join(", "),
+            None => "stop".into(),
+        };
+        format!(
+            "{}: {} {} {}{} -> {what}",
+            self.name,
+            self.observable,
+            if self.rising { "above" } else { "below" },
+            crate::text::short(self.threshold),
+            if self.repeat { " (repeating)" } else { "" }
+        )
+    }
+}
+
 impl ProtocolSpec {
     /// All changes: the steps' in order, then the events' (the indices of
     /// [`Protocol`]'s steps and actions).

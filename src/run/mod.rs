@@ -319,16 +319,7 @@ pub fn check(cfg: &Config, out: &Path, prov: &Provenance) -> (String, Option<Run
             let _ = writeln!(text, "    step at t = {}{how}: {label}", short(*at));
         }
         for e in &p.events {
-            let what = e.set.as_ref().map_or("stop".to_string(), |c| c.iter().map(|(_, a)| a.as_str()).collect::<Vec<_>>().join(", "));
-            let _ = writeln!(
-                text,
-                "    event {}: {} {} {}{} -> {what}",
-                e.name,
-                e.observable,
-                if e.rising { "above" } else { "below" },
-                short(e.threshold),
-                if e.repeat { " (repeating)" } else { "" }
-            );
+            let _ = writeln!(text, "    event {}", e.describe());
         }
     }
     let sweep_points = cfg.sweep.as_ref().map_or(1, |s| s.n_points());
@@ -599,25 +590,7 @@ fn write_protocol(g: &Group, spec: &crate::config::protocol::ProtocolSpec) -> Re
     g.write_f64("step_times", &spec.steps.iter().map(|s| s.0).collect::<Vec<_>>())?;
     g.write_f64("step_ramps", &spec.steps.iter().map(|s| s.1).collect::<Vec<_>>())?;
     g.write_strings("step_labels", &spec.step_labels())?;
-    let events: Vec<String> = spec
-        .events
-        .iter()
-        .map(|e| {
-            let what = match &e.set {
-                Some(c) => c.iter().map(|(_, a)| a.as_str()).collect::<Vec<_>>().join(", "),
-                None => "stop".into(),
-            };
-            format!(
-                "{}: {} {} {}{} -> {}",
-                e.name,
-                e.observable,
-                if e.rising { "above" } else { "below" },
-                e.threshold,
-                if e.repeat { " (repeat)" } else { "" },
-                what
-            )
-        })
-        .collect();
+    let events: Vec<String> = spec.events.iter().map(|e| e.describe()).collect();
     g.write_strings("event_specs", &events)
 }
 
