@@ -100,49 +100,35 @@ impl<const N: usize> SquareMatrix for CMat<N> {
     }
 }
 
-impl SquareMatrix for faer::Mat<C64> {
-    fn norm1(&self) -> f64 {
-        (0..self.ncols())
-            .map(|j| (0..self.nrows()).map(|i| self[(i, j)].norm()).sum::<f64>())
-            .fold(0.0, f64::max)
-    }
-    fn scaled(&self, s: f64) -> Self {
-        faer::Mat::from_fn(self.nrows(), self.ncols(), |i, j| self[(i, j)] * s)
-    }
-    fn mul(&self, other: &Self) -> Self {
-        self * other
-    }
-    fn add_assign(&mut self, other: &Self) {
-        *self = faer::Mat::from_fn(self.nrows(), self.ncols(), |i, j| self[(i, j)] + other[(i, j)]);
-    }
-    fn identity_like(&self) -> Self {
-        faer::Mat::from_fn(self.nrows(), self.ncols(), |i, j| C64::new(if i == j { 1.0 } else { 0.0 }, 0.0))
-    }
-    fn nan_like(&self) -> Self {
-        faer::Mat::from_fn(self.nrows(), self.ncols(), |_, _| C64::new(f64::NAN, f64::NAN))
-    }
+/// faer's dynamic matrices, complex (truncated displacement operators in
+/// `observables::states`) and real (Krylov's Hessenberg matrices).
+macro_rules! faer_square_matrix {
+    ($t:ty, $abs:expr, $zero:expr, $one:expr, $nan:expr) => {
+        impl SquareMatrix for faer::Mat<$t> {
+            fn norm1(&self) -> f64 {
+                (0..self.ncols()).map(|j| (0..self.nrows()).map(|i| $abs(self[(i, j)])).sum::<f64>()).fold(0.0, f64::max)
+            }
+            fn scaled(&self, s: f64) -> Self {
+                faer::Mat::from_fn(self.nrows(), self.ncols(), |i, j| self[(i, j)] * s)
+            }
+            fn mul(&self, other: &Self) -> Self {
+                self * other
+            }
+            fn add_assign(&mut self, other: &Self) {
+                *self = faer::Mat::from_fn(self.nrows(), self.ncols(), |i, j| self[(i, j)] + other[(i, j)]);
+            }
+            fn identity_like(&self) -> Self {
+                faer::Mat::from_fn(self.nrows(), self.ncols(), |i, j| if i == j { $one } else { $zero })
+            }
+            fn nan_like(&self) -> Self {
+                faer::Mat::from_fn(self.nrows(), self.ncols(), |_, _| $nan)
+            }
+        }
+    };
 }
 
-impl SquareMatrix for faer::Mat<f64> {
-    fn norm1(&self) -> f64 {
-        (0..self.ncols()).map(|j| (0..self.nrows()).map(|i| self[(i, j)].abs()).sum::<f64>()).fold(0.0, f64::max)
-    }
-    fn scaled(&self, s: f64) -> Self {
-        faer::Mat::from_fn(self.nrows(), self.ncols(), |i, j| self[(i, j)] * s)
-    }
-    fn mul(&self, other: &Self) -> Self {
-        self * other
-    }
-    fn add_assign(&mut self, other: &Self) {
-        *self = faer::Mat::from_fn(self.nrows(), self.ncols(), |i, j| self[(i, j)] + other[(i, j)]);
-    }
-    fn identity_like(&self) -> Self {
-        faer::Mat::from_fn(self.nrows(), self.ncols(), |i, j| if i == j { 1.0 } else { 0.0 })
-    }
-    fn nan_like(&self) -> Self {
-        faer::Mat::from_fn(self.nrows(), self.ncols(), |_, _| f64::NAN)
-    }
-}
+faer_square_matrix!(C64, |z: C64| z.norm(), C64::new(0.0, 0.0), C64::new(1.0, 0.0), C64::new(f64::NAN, f64::NAN));
+faer_square_matrix!(f64, f64::abs, 0.0, 1.0, f64::NAN);
 
 /// Matrix exponential by scaling and squaring with a truncated Taylor series.
 ///

@@ -225,6 +225,21 @@ impl Layout {
     }
 }
 
+/// The band B of the banded layout a generator's kernel works in. Output
+/// (r, c ≥ r) reads column k = c − Δ_c of row i = r − Δ_r, so k − i ≥ Δ_r − Δ_c:
+/// the band must cover max(Δ_c − Δ_r).
+fn band_of(generator: &Generator) -> usize {
+    generator.pieces.iter().map(|p| p.d_col - p.d_row).max().unwrap_or(0).max(0) as usize
+}
+
+impl Layout {
+    /// The banded layout [`Kernel::new`] would work in for `generator`,
+    /// without compiling the kernel.
+    pub fn banded_for(generator: &Generator) -> Self {
+        Layout::banded(generator.space.dim(), band_of(generator))
+    }
+}
+
 impl Kernel {
     pub fn new(generator: Generator) -> Self {
         Self::with_simd(generator, Simd::best())
@@ -233,9 +248,7 @@ impl Kernel {
     /// As [`Kernel::new`] with a given instruction set (tests compare them).
     pub fn with_simd(generator: Generator, simd: Simd) -> Self {
         let d = generator.space.dim();
-        // Output (r, c ≥ r) reads column k = c − Δ_c of row i = r − Δ_r, so
-        // k − i ≥ Δ_r − Δ_c: the band must cover max(Δ_c − Δ_r).
-        let band = generator.pieces.iter().map(|p| p.d_col - p.d_row).max().unwrap_or(0).max(0) as usize;
+        let band = band_of(&generator);
         let mut compiled: Vec<KPiece> = generator.pieces.iter().map(KPiece::compile).collect();
         // The diagonal piece (Δ = 0, every column of every row) goes first and
         // assigns, so the output row needs no zeroing pass.

@@ -50,8 +50,7 @@ impl Terms for MicroParams {
         self.lindblad_terms()
     }
     fn drive_power(&self) -> Operator {
-        let a = self.space().lower(0);
-        a.clone().add(&a.adjoint().scale(C64::new(-1.0, 0.0))).scale(C64::new(0.0, self.drive))
+        MicroParams::drive_power(self)
     }
 }
 
@@ -128,9 +127,14 @@ fn lagrange(nodes: &[f64], s: f64) -> Vec<f64> {
         .collect()
 }
 
-/// The right-hand side of one segment.
+/// The right-hand side of one segment, with the layout its state is carried in.
+struct SegmentRhs {
+    layout: Layout,
+    body: Body,
+}
+
 #[allow(clippy::large_enum_variant)]
-enum SegmentRhs {
+enum Body {
     Constant(Rhs),
     Ramp { parts: Vec<Rhs>, nodes: [f64; RAMP_NODES], t0: f64, duration: f64, tmp: Mutex<Vec<C64>> },
 }
@@ -140,7 +144,7 @@ impl SegmentRhs {
         match seg {
             Segment::Constant(p) => {
                 let (rhs, name) = Rhs::new(&p.terms(), kind)?;
-                Ok((SegmentRhs::Constant(rhs), name))
+                Ok((SegmentRhs { layout: rhs.layout(), body: Body::Constant(rhs) }, name))
             }
             Segment::Ramp { from, to, t0, duration } => {
                 let nodes = ramp_nodes();
@@ -181,35 +185,25 @@ impl SegmentRhs {
                         diff / scale
                     )));
                 }
-                Ok((SegmentRhs::Ramp { parts, nodes, t0: *t0, duration: *duration, tmp: Mutex::new(vec![C64::new(0.0, 0.0); n]) }, name))
+                let tmp = Mutex::new(vec![C64::new(0.0, 0.0); n]);
+                Ok((SegmentRhs { layout, body: Body::Ramp { parts, nodes, t0: *t0, duration: *duration, tmp } }, name))
             }
-        }
-    }
-
-    fn layout(&self) -> Layout {
-        match self {
-            SegmentRhs::Constant(r) => r.layout(),
-            SegmentRhs::Ramp { parts, .. } => parts[0].layout(),
         }
     }
 }
 
 impl OdeRhs for SegmentRhs {
     fn len(&self) -> usize {
-        self.layout_len()
+        self.layout.len()
     }
     /// Re Tr(X†Y) of Hermitian matrices in the state's layout.
     fn inner(&self, x: &[C64], y: &[C64]) -> f64 {
-        match self {
-            SegmentRhs::Constant(Rhs::Kernel(k)) => k.banded_layout().inner(x, y),
-            SegmentRhs::Ramp { parts, .. } => parts[0].layout().inner(x, y),
-            SegmentRhs::Constant(Rhs::Super(s)) => Layout::full(s.dim()).inner(x, y),
-        }
+        self.layout.inner(x, y)
     }
     fn eval(&self, t: f64, y: &[C64], dy: &mut [C64]) {
-        match self {
-            SegmentRhs::Constant(r) => r.apply(y, dy),
-            SegmentRhs::Ramp { parts, nodes, t0, duration, tmp } => {
+        match &self.body {
+            Body::Constant(r) => r.apply(y, dy),
+            Body::Ramp { parts, nodes, t0, duration, tmp } => {
                 let w = lagrange(nodes, ((t - t0) / duration).clamp(0.0, 1.0));
                 let mut tmp = tmp.lock().unwrap_or_else(|e| e.into_inner());
                 parts[0].apply(y, dy);
@@ -224,26 +218,13 @@ impl OdeRhs for SegmentRhs {
     /// Only a constant segment is `y' = 𝓛y` with constant 𝓛 (derived from
     /// the segment, not assumed): a ramp's 𝓛 depends on t.
     fn is_linear(&self) -> bool {
-        matches!(self, SegmentRhs::Constant(_))
+        matches!(self.body, Body::Constant(_))
     }
     unsafe fn eval_chain(&self, _t: f64, bufs: &[*mut C64], sink: &(dyn Fn(std::ops::Range<usize>) + Sync)) -> bool {
-        match self {
+        match &self.body {
             // SAFETY: the caller's contract is the kernel's.
-            SegmentRhs::Constant(Rhs::Kernel(k)) => k.apply_chain_banded(bufs, sink),
+            Body::Constant(Rhs::Kernel(k)) => k.apply_chain_banded(bufs, sink),
             _ => false,
-        }
-    }
-}
-
-impl SegmentRhs {
-    fn layout_len(&self) -> usize {
-        match self {
-            SegmentRhs::Constant(Rhs::Kernel(k)) => k.banded_layout().len(),
-            SegmentRhs::Constant(Rhs::Super(s)) => s.dim().pow(2),
-            SegmentRhs::Ramp { parts, .. } => match &parts[0] {
-                Rhs::Kernel(k) => k.banded_layout().len(),
-                Rhs::Super(s) => s.dim().pow(2),
-            },
         }
     }
 }
@@ -355,7 +336,7 @@ impl<'a, P: Terms> MasterEngine<'a, P> {
             )));
         }
         let layout = match opts.liouvillian {
-            LiouvillianKind::Kernel => Kernel::new(Generator::new(&terms)).banded_layout().clone(),
+            LiouvillianKind::Kernel => Layout::banded_for(&Generator::new(&terms)),
             LiouvillianKind::SuperOperator => Layout::full(d),
         };
         let probe = Probe {
@@ -451,6 +432,10 @@ struct Hook<'a, P: Terms> {
     probe: &'a Probe,
     seg: &'a Segment<P>,
     fixed: Option<&'a TimeOps>,
+    /// The drive's power as a functional, on a constant segment.
+    drive: Option<Mean>,
+    /// Some event watches the work or an efficiency (so W is needed inside a step).
+    watches_work: bool,
     /// Integrator save times (the segment's saves and its end).
     times: &'a [f64],
     next: usize,
@@ -466,8 +451,8 @@ impl<P: Terms> StepWatch for Hook<'_, P> {
         let found = if self.watch.is_empty() {
             None
         } else {
-            let (probe, seg, fixed, names) = (self.probe, self.seg, self.fixed, &self.names);
-            let w0 = self.work;
+            let (probe, seg, fixed, names, drive) = (self.probe, self.seg, self.fixed, &self.names, self.drive.as_ref());
+            let (w0, watches_work) = (self.work, self.watches_work);
             self.watch.scan(t, t_new, &mut |tt| {
                 let owned;
                 let ops = match fixed {
@@ -477,12 +462,7 @@ impl<P: Terms> StepWatch for Hook<'_, P> {
                         &owned
                     }
                 };
-                // The work is needed only when an event watches it or its efficiencies.
-                let w = if names.iter().any(|n| n.contains("work") || n.contains("efficiency")) {
-                    w0 + self_work(probe, seg, fixed, t, tt, dense)
-                } else {
-                    w0
-                };
+                let w = if watches_work { w0 + self_work(probe, seg, drive, t, tt, dense) } else { w0 };
                 probe.values(tt, dense.at(tt), &ops.power_b, w, names)
             })
         };
@@ -490,49 +470,51 @@ impl<P: Terms> StepWatch for Hook<'_, P> {
         let mut a = t;
         while self.next < self.times.len() && self.times[self.next] <= t_stop {
             let s = self.times[self.next];
-            self.work += self_work(self.probe, self.seg, self.fixed, a, s, dense);
+            self.work += self_work(self.probe, self.seg, self.drive.as_ref(), a, s, dense);
             self.pending.borrow_mut().push_back(self.work);
             a = s;
             self.next += 1;
         }
-        self.work += self_work(self.probe, self.seg, self.fixed, a, t_stop, dense);
+        self.work += self_work(self.probe, self.seg, self.drive.as_ref(), a, t_stop, dense);
         self.found = found;
         found.map(|(_, te)| te)
     }
 }
 
+/// The mean Re Tr(O ρ) of an operator as a real linear functional of the
+/// state in the probe's layout (the entries it reads, their weights, and
+/// whether each is stored as its mirror).
+struct Mean(Vec<(usize, C64, bool)>);
+
+impl Mean {
+    fn of(probe: &Probe, op: &Operator) -> Self {
+        Mean(op.entries().map(|(i, k, w)| (probe.flat(i, k), w, k < probe.layout.col0(i))).collect())
+    }
+
+    fn eval(&self, state: &[C64]) -> f64 {
+        self.0.iter().map(|&(ix, w, mirrored)| (w * if mirrored { state[ix].conj() } else { state[ix] }).re).sum()
+    }
+}
+
 /// ∫ P_in over [a, b] inside the current step: 5-point Gauss–Legendre on the
 /// dense output, evaluated as a linear functional of the step's vectors (on
-/// the drive operator's entries only), never forming the state.
-fn self_work<P: Terms>(
-    probe: &Probe,
-    seg: &Segment<P>,
-    fixed: Option<&TimeOps>,
-    a: f64,
-    b: f64,
-    dense: &mut dyn DenseOutput,
-) -> f64 {
+/// the drive operator's entries only), never forming the state. `drive` is
+/// the power's functional on a constant segment; on a ramp it is built per node.
+fn self_work<P: Terms>(probe: &Probe, seg: &Segment<P>, drive: Option<&Mean>, a: f64, b: f64, dense: &mut dyn DenseOutput) -> f64 {
     if b <= a {
         return 0.0;
     }
     let (mid, half) = (0.5 * (a + b), 0.5 * (b - a));
     let nodes: Vec<f64> = GL5.iter().map(|&(x, _)| mid + half * x).collect();
-    let layout = &probe.layout;
-    let mean = |op: &Operator| {
-        let entries: Vec<(usize, C64, bool)> = op
-            .entries()
-            .map(|(i, k, w)| {
-                let mirrored = k < layout.col0(i);
-                (probe.flat(i, k), w, mirrored)
+    let values = match drive {
+        Some(m) => dense.functional(&nodes, &|state| m.eval(state)),
+        None => nodes
+            .iter()
+            .map(|&t| {
+                let m = Mean::of(probe, &seg.at(t).drive_power());
+                dense.functional(&[t], &|state| m.eval(state))[0]
             })
-            .collect();
-        move |state: &[C64]| -> f64 {
-            entries.iter().map(|&(ix, w, mirrored)| (w * if mirrored { state[ix].conj() } else { state[ix] }).re).sum()
-        }
-    };
-    let values = match fixed {
-        Some(o) => dense.functional(&nodes, &mean(&o.drive)),
-        None => nodes.iter().map(|&t| dense.functional(&[t], &mean(&seg.at(t).drive_power()))[0]).collect(),
+            .collect(),
     };
     GL5.iter().zip(values).map(|(&(_, w), v)| w * half * v).sum()
 }
@@ -543,7 +525,7 @@ impl<P: Terms> Propagator for MasterEngine<'_, P> {
     fn advance(&mut self, seg: &Segment<P>, t0: f64, t1: f64, saves: &[f64], watch: &mut Watch) -> Result<Reached, String> {
         let (rhs, backend) = SegmentRhs::build(seg, self.opts.liouvillian).map_err(|e| e.to_string())?;
         self.res.backend = backend;
-        let layout = rhs.layout();
+        let layout = rhs.layout.clone();
         if layout != self.probe.layout {
             let d = self.probe.d;
             let mut full = vec![C64::new(0.0, 0.0); d * d];
@@ -582,6 +564,8 @@ impl<P: Terms> Propagator for MasterEngine<'_, P> {
             probe,
             seg,
             fixed: fixed.as_ref(),
+            drive: fixed.as_ref().map(|o| Mean::of(probe, &o.drive)),
+            watches_work: false,
             times: &times,
             next: 0,
             work: self.work,
@@ -589,6 +573,7 @@ impl<P: Terms> Propagator for MasterEngine<'_, P> {
             found: None,
         };
         hook.names = hook.watch.names().to_vec();
+        hook.watches_work = hook.names.iter().any(|n| Series::depends_on_work(n));
         let mut last_work = f64::NAN;
         let observer = |k: usize, t: f64, state: &[C64]| {
                     let w = pending.borrow_mut().pop_front().unwrap_or(f64::NAN);

@@ -252,11 +252,15 @@ impl MicroParams {
                 jumps.push(Jump { rate: self.dephasing[m], op: sp.number(m) });
             }
         }
-        // P_in = ⟨i[H_drive, N]⟩ with N = a†a + b†b + c†c: the rate at which
-        // the drive E(a + a†) adds quanta, i[E(a + a†), a†a] = iE(a − a†), so
-        // P_in = −2E Im⟨a⟩ (docs/physics.md §11).
-        let drive_power = a.clone().add(&a.adjoint().scale(C64::new(-1.0, 0.0))).scale(C64::new(0.0, self.drive));
-        LindbladTerms { hamiltonian: h, jumps, drive_power }
+        LindbladTerms { hamiltonian: h, jumps, drive_power: self.drive_power() }
+    }
+
+    /// P_in = ⟨i[H_drive, N]⟩ with N = a†a + b†b + c†c: the rate at which the
+    /// drive E(a + a†) adds quanta, i[E(a + a†), a†a] = iE(a − a†), so
+    /// P_in = −2E Im⟨a⟩ (docs/physics.md §11).
+    pub fn drive_power(&self) -> Operator {
+        let a = self.space().lower(0);
+        a.clone().add(&a.adjoint().scale(C64::new(-1.0, 0.0))).scale(C64::new(0.0, self.drive))
     }
 }
 

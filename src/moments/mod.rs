@@ -180,7 +180,7 @@ impl Flow {
     /// (docs/physics.md §7), entropy (n̄+1)ln(n̄+1) − n̄ ln n̄ and purity
     /// 1/(2n̄+1). For a non-Gaussian start (a Fock state) or with dephasing
     /// the means, occupations, power and work stay exact but those three are NaN.
-    fn push(&self, out: &mut Series, p: &MicroParams, t: f64, v: &[C64; STATE]) {
+    fn push(gaussian: bool, out: &mut Series, p: &MicroParams, t: f64, v: &[C64; STATE]) {
         let (x, s) = unpack(v);
         let (m, _) = drift(p);
         let q = noise(p);
@@ -190,7 +190,7 @@ impl Flow {
         let ds = q[1][1] + p.dephasing[1] * s[1][1]
             - (0..3).map(|k| m[1][k].conj() * s[k][1] + s[1][k] * m[1][k]).sum::<C64>();
         let nb = s[1][1].re - x[1].norm_sqr();
-        let gaussian = self.gaussian && !self.dephased && p.dephasing.iter().all(|&g| g == 0.0);
+        let gaussian = gaussian && p.dephasing.iter().all(|&g| g == 0.0);
         let battery = if gaussian {
             let entropy = if nb > 0.0 { (nb + 1.0) * (nb + 1.0).ln() - nb * nb.ln() } else { 0.0 };
             ModeMetrics { energy: numbers[1], ergotropy: x[1].norm_sqr(), entropy, purity: 1.0 / (2.0 * nb + 1.0) }
@@ -211,14 +211,13 @@ impl LinearModel<STATE> for Flow {
     }
     fn observe(&self, p: &MicroParams, v: &[C64; STATE], name: &str) -> f64 {
         let mut one = Series::default();
-        self.push(&mut one, p, 0.0, v);
+        Self::push(self.gaussian && !self.dephased, &mut one, p, 0.0, v);
         one.value(name, 0).unwrap_or(f64::NAN)
     }
     fn record(&mut self, p: &MicroParams, t: f64, v: &[C64; STATE], at_event: bool) {
         self.dephased |= p.dephasing.iter().any(|&g| g != 0.0);
-        let mut series = std::mem::take(if at_event { &mut self.events } else { &mut self.series });
-        self.push(&mut series, p, t, v);
-        *(if at_event { &mut self.events } else { &mut self.series }) = series;
+        let gaussian = self.gaussian && !self.dephased;
+        Self::push(gaussian, if at_event { &mut self.events } else { &mut self.series }, p, t, v);
     }
 }
 

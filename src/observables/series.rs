@@ -64,6 +64,12 @@ impl Series {
         self.real_columns().into_iter().find(|(n, _)| *n == name).and_then(|(_, v)| v.get(k).copied())
     }
 
+    /// Whether column `name` depends on the work W (so an event watching it
+    /// needs W inside a step).
+    pub fn depends_on_work(name: &str) -> bool {
+        matches!(name, "work_in" | "efficiency_b" | "ergotropy_efficiency_b")
+    }
+
     /// Names of the real observables an event may watch (every real column but `t`).
     pub fn observables() -> &'static [&'static str] {
         &Self::REAL[1..]

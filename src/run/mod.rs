@@ -18,7 +18,6 @@ use crate::text::short;
 use crate::resume::{self, Checkpoint, ResumeError};
 use crate::reduced::phase_diagram::PhaseDiagram;
 use crate::reduced::{self, Phase, ReducedModel, Trajectory};
-use crate::protocol;
 use num_complex::Complex64 as C64;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -492,7 +491,7 @@ pub fn compute_from(cfg: &Config, prov: &Provenance, start: Option<&Checkpoint>)
             write_reduced_series(&g.group("events")?, &fired.samples, &fired.t)?;
         }
         summarize_reduced(&mut text, &model, &traj);
-        summarize_events(&mut text, Engine::Reduced, &fired.outcome);
+        summarize_events(&mut text, Engine::Reduced, &fired.outcome.events, fired.outcome.stopped_by_event);
     }
     let micro = cfg.micro_protocol();
     if let (Some(p), Some(proto), Some(opts), Some((rho0, t0, w0))) = (&cfg.model, &micro, &master_opts, &rho0) {
@@ -527,8 +526,7 @@ pub fn compute_from(cfg: &Config, prov: &Provenance, start: Option<&Checkpoint>)
             write_series(&g.group("events")?, &res.event_samples)?;
         }
         summarize_master(&mut text, p, &res);
-        let out = protocol::Outcome { events: res.events.clone(), stopped_by_event: res.stopped_by_event, ..Default::default() };
-        summarize_events(&mut text, Engine::Master, &out);
+        summarize_events(&mut text, Engine::Master, &res.events, res.stopped_by_event);
         interrupted |= res.interrupted;
     }
     if let (Some(p), Some(proto), true) = (&cfg.model, &micro, engines.contains(&Engine::Moments)) {
@@ -545,7 +543,7 @@ pub fn compute_from(cfg: &Config, prov: &Provenance, start: Option<&Checkpoint>)
         if let (Some(&t), Some(&e)) = (s.t.last(), s.energy_b.last()) {
             let _ = writeln!(text, "moments (exact): at t = {}: E_B = {e:.6e}", short(t));
         }
-        summarize_events(&mut text, Engine::Moments, &out);
+        summarize_events(&mut text, Engine::Moments, &out.events, out.stopped_by_event);
     }
     if let (Some(m), Some(proto)) = (&mapped, &micro) {
         let times = time.times();
@@ -564,7 +562,7 @@ pub fn compute_from(cfg: &Config, prov: &Provenance, start: Option<&Checkpoint>)
             "  from [model]: g = {:.6e} (time unit 1/g), elimination ratio r = {:.3e}",
             m.g, m.ratio
         );
-        summarize_events(&mut text, Engine::Reduced, &out);
+        summarize_events(&mut text, Engine::Reduced, &out.events, out.stopped_by_event);
     }
     if let Some(ph) = &cfg.phase {
         let pd = PhaseDiagram::compute(ph.grid.clone());
@@ -600,11 +598,11 @@ fn write_events(g: &Group, events: &[(f64, String)]) -> Result<(), OutputError> 
     g.write_strings("event_names", &events.iter().map(|e| e.1.as_str()).collect::<Vec<_>>())
 }
 
-fn summarize_events(text: &mut String, engine: Engine, out: &protocol::Outcome) {
-    for (t, name) in &out.events {
+fn summarize_events(text: &mut String, engine: Engine, events: &[(f64, String)], stopped_by_event: bool) {
+    for (t, name) in events {
         let _ = writeln!(text, "  {}: event {name} fired at t = {t:.12}", engine.name());
     }
-    if out.stopped_by_event {
+    if stopped_by_event {
         let _ = writeln!(text, "  {}: stopped by its event", engine.name());
     }
 }
