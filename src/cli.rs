@@ -12,6 +12,7 @@ Examples:
   qbsim run configs/protocols/sm2_reduced.toml      (a protocol: event at E_max, detuning pulse)
   qbsim validate configs/validation/near_ep.toml
   qbsim map configs/validation/near_boundary.toml
+  qbsim steady configs/steady/kerr.toml              (steady state of every engine)
   qbsim sweep configs/sweeps/delta_gamma.toml --threads 2
   qbsim sweep configs/sweeps/delta_gamma.toml --shard 0/3   (then 1/3, 2/3)
   qbsim merge delta_gamma.shard-*-of-3.h5 -o delta_gamma.h5
@@ -45,6 +46,17 @@ Examples:
   qbsim sweep configs/sweeps/delta_gamma.toml --threads 2
   qbsim sweep configs/sweeps/delta_gamma.toml --shard 0/3   (then 1/3, 2/3)
   sbatch --array=0-15 scripts/slurm/sweep.sbatch configs/sweeps/master_kappa_c.toml out/kc.h5";
+
+const STEADY_EXAMPLES: &str = "\
+Examples:
+  qbsim steady configs/steady/kerr.toml -o kerr_ss.h5
+  qbsim steady configs/master/stiff.toml --set 'solver.engines=[\"master\",\"moments\",\"reduced\"]'
+  qbsim steady configs/steady/kerr_sweep.toml --shard 0/2   (a [sweep]: then 1/2, and qbsim merge)
+
+Reduced model: closed form (none in the broken phase, with the growth rate). Moments: direct
+solve of the moment equations. Master equation: GMRES on L with the trace condition
+([steady] tol, restart, max_iterations); a solve that does not converge exits 1 and writes
+nothing. Output /steady/<engine>/ (docs/output.md).";
 
 const MERGE_EXAMPLES: &str = "\
 Examples:
@@ -106,6 +118,19 @@ pub enum Command {
         #[arg(long, value_name = "I/N")]
         shard: Option<String>,
         /// Recompute every point (discard the journal of an earlier run).
+        #[arg(long)]
+        force: bool,
+    },
+    /// Steady state of every configured engine, into /steady/<engine>/; a config
+    /// with a [sweep] computes it at every point (resumable, shardable, like sweep).
+    #[command(after_help = STEADY_EXAMPLES)]
+    Steady {
+        #[command(flatten)]
+        common: Common,
+        /// With a [sweep]: run shard I of N (zero-based), as `qbsim sweep --shard`.
+        #[arg(long, value_name = "I/N")]
+        shard: Option<String>,
+        /// With a [sweep]: recompute every point (discard the journal).
         #[arg(long)]
         force: bool,
     },

@@ -13,6 +13,7 @@
 
 pub mod config;
 pub mod engines;
+pub mod gmres;
 pub mod linalg;
 pub mod liouvillian;
 pub mod master;
@@ -25,6 +26,7 @@ pub mod progress;
 pub mod run;
 pub mod simd;
 pub mod space;
+pub mod steady;
 pub mod integrate;
 pub mod observables;
 pub mod protocol;

@@ -10,7 +10,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::sync::Arc;
 use qbsim::run::{self, Provenance};
-use qbsim::sweep::{Shard, SweepOptions};
+use qbsim::sweep::{Job, Shard, SweepOptions};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
@@ -60,20 +60,27 @@ fn dispatch(cli: &Cli, prov: Provenance) -> Outcome {
             Ok(cfg) => report(run::validate(&cfg, &run::output_path(c.output.as_deref(), &cfg), &prov, ratios.as_deref())),
             Err(e) => fail_with(2, e),
         },
+        Command::Steady { common: c, shard, force } => {
+            let cfg = match config_of(&c.config, &c.set) {
+                Ok(cfg) => cfg,
+                Err(e) => return fail_with(2, e),
+            };
+            let out = run::output_path(c.output.as_deref(), &cfg);
+            if cfg.sweep.is_none() {
+                if shard.is_some() {
+                    return fail_with(2, "--shard needs a [sweep] section in the config");
+                }
+                return report(run::steady(&cfg, &out, &prov));
+            }
+            sweep_job(&cfg, &out, shard.as_deref(), *force, Job::Steady, &prov)
+        }
         Command::Sweep { common: c, shard, force } => {
             let cfg = match config_of(&c.config, &c.set) {
                 Ok(cfg) => cfg,
                 Err(e) => return fail_with(2, e),
             };
-            let shard = match shard.as_deref().map(Shard::parse).or_else(Shard::from_slurm).transpose() {
-                Ok(s) => s,
-                Err(e) => return fail_with(2, e),
-            };
             let out = run::output_path(c.output.as_deref(), &cfg);
-            match qbsim::sweep::run_sweep(&cfg, &out, &SweepOptions { shard, force: *force }, &prov) {
-                Ok(r) => done(&r.text, r.interrupted),
-                Err(e) => fail_with(e.exit_code(), e),
-            }
+            sweep_job(&cfg, &out, shard.as_deref(), *force, Job::Run, &prov)
         }
         Command::Check(c) => match config_of(&c.config, &c.set) {
             Ok(cfg) => {
@@ -93,6 +100,18 @@ fn dispatch(cli: &Cli, prov: Provenance) -> Outcome {
             },
             Err(e) => fail_with(2, e),
         },
+    }
+}
+
+/// A `[sweep]` running `job` at every point (`qbsim sweep`, `qbsim steady`).
+fn sweep_job(cfg: &qbsim::config::Config, out: &Path, shard: Option<&str>, force: bool, job: Job, prov: &Provenance) -> Outcome {
+    let shard = match shard.map(Shard::parse).or_else(Shard::from_slurm).transpose() {
+        Ok(s) => s,
+        Err(e) => return fail_with(2, e),
+    };
+    match qbsim::sweep::run_sweep(cfg, out, &SweepOptions { shard, force, job }, prov) {
+        Ok(r) => done(&r.text, r.interrupted),
+        Err(e) => fail_with(e.exit_code(), e),
     }
 }
 

@@ -24,6 +24,7 @@ fn every_dataset_of_every_kind_of_file_has_units_and_description() {
     let protocol = "\n[[protocol.step]]\nat = 0.5\nramp = 0.5\nset = { \"model.drive\" = 0.01 }\n\n\
                     [[protocol.event]]\nobservable = \"energy_b\"\nabove = 1e-9\nset = { \"model.delta\" = [0.0, 0.0, 0.0] }\n";
     fs::write(d.join("mp.toml"), format!("{MODEL}{protocol}")).unwrap();
+    fs::write(d.join("ss.toml"), format!("{MODEL}\n[sweep]\n\"model.drive\" = {{ values = [0.01, 0.02] }}\n")).unwrap();
     let runs: Vec<Vec<String>> = vec![
         vec!["run".into(), cfg("paper/fig3a.toml"), "-o".into(), "fig3a.h5".into()],
         vec!["phase".into(), cfg("paper/fig6.toml"), "-o".into(), "fig6.h5".into()],
@@ -36,6 +37,8 @@ fn every_dataset_of_every_kind_of_file_has_units_and_description() {
         vec!["merge".into(), "p.shard-0-of-2.h5".into(), "p.shard-1-of-2.h5".into(), "-o".into(), "merged.h5".into()],
         vec!["run".into(), cfg("protocols/sm2_reduced.toml"), "-o".into(), "sm2.h5".into()],
         vec!["run".into(), "mp.toml".into(), "-o".into(), "mp.h5".into()],
+        vec!["steady".into(), "m.toml".into(), "-o".into(), "st.h5".into(), "--set".into(), "output.save_state=\"final\"".into()],
+        vec!["steady".into(), "ss.toml".into(), "-o".into(), "sts.h5".into()],
     ];
     for args in &runs {
         let a: Vec<&str> = args.iter().map(String::as_str).chain(["-q"]).collect();
@@ -43,7 +46,7 @@ fn every_dataset_of_every_kind_of_file_has_units_and_description() {
         assert!(o.status.success(), "{args:?}: {}", String::from_utf8_lossy(&o.stderr));
     }
     let files: Vec<PathBuf> =
-        ["fig3a.h5", "fig6.h5", "m.h5", "v.h5", "vu.h5", "s.h5", "merged.h5", "sm2.h5", "mp.h5"].iter().map(|f| d.join(f)).collect();
+        ["fig3a.h5", "fig6.h5", "m.h5", "v.h5", "vu.h5", "s.h5", "merged.h5", "sm2.h5", "mp.h5", "st.h5", "sts.h5"].iter().map(|f| d.join(f)).collect();
     let refs: Vec<&std::path::Path> = files.iter().map(PathBuf::as_path).collect();
     let o = python("check_self_describing.py", &refs, &[]);
     assert!(o.status.success(), "{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));

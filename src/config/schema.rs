@@ -15,12 +15,15 @@
 //!   `{ fock = n }`, `{ thermal = nbar }`.
 //! - `[solver]` `engines`, `method = "dopri5" | "dop853"`, `rtol` (1e-8),
 //!   `atol` (1e-10), `liouvillian = "kernel" | "superoperator"`.
+//! - `[steady]` `tol` (1e-12), `restart` (40), `max_iterations` (5000): GMRES
+//!   of `qbsim steady`.
 //! - `[output]` `path`, `save_state = "none" | "final" | "all"`.
 
 use super::ConfigError;
 use super::sweep::SweepSpec;
 use crate::engines::Engine;
 use crate::integrate::Method;
+use crate::master::steady::SteadyOptions;
 use crate::master::{LiouvillianKind, SaveState};
 use crate::model::ModeState;
 use crate::model::{MicroParams, ReducedParams};
@@ -33,8 +36,9 @@ use std::path::PathBuf;
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-#[serde(expecting = "a TOML config with sections [reduced], [model], [initial], [solver], [time], [phase], [output], [sweep], [protocol]")]
+#[serde(expecting = "a TOML config with sections [reduced], [model], [initial], [solver], [time], [phase], [output], [sweep], [protocol], [steady]")]
 pub(super) struct RawConfig {
+    steady: Option<RawSteady>,
     reduced: Option<RawReduced>,
     model: Option<RawModel>,
     initial: Option<RawInitial>,
@@ -134,6 +138,15 @@ struct RawInitial {
     a: Option<RawModeState>,
     b: Option<RawModeState>,
     c: Option<RawModeState>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[serde(expecting = "a table [steady] (tol, restart, max_iterations)")]
+struct RawSteady {
+    tol: Option<f64>,
+    restart: Option<i64>,
+    max_iterations: Option<i64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -249,6 +262,8 @@ pub struct Config {
     /// relative to the working directory).
     pub initial_from: Option<PathBuf>,
     pub solver: SolverSpec,
+    /// `[steady]`: the master equation's steady-state solve (`qbsim steady`).
+    pub steady: SteadyOptions,
     pub save_state: SaveState,
     pub time: Option<TimeGrid>,
     pub phase: Option<PhaseSpec>,
@@ -412,7 +427,9 @@ pub(super) fn validate(raw: RawConfig, effective_text: String, err: MkErr) -> Re
         })?),
         None => None,
     };
+    let steady = validate_steady(raw.steady.unwrap_or_default(), err)?;
     Ok(Config {
+        steady,
         protocol,
         sweep,
         file: PathBuf::new(),
@@ -584,6 +601,30 @@ fn check_truncation(key: &str, what: &str, n: usize, lost: impl Fn(usize) -> f64
             n - 1
         ),
     ))
+}
+
+/// Largest GMRES restart length: the basis holds this many state vectors.
+const MAX_RESTART: i64 = 500;
+
+fn validate_steady(s: RawSteady, err: MkErr) -> Result<SteadyOptions, ConfigError> {
+    let mut o = SteadyOptions::default();
+    if let Some(t) = s.tol {
+        let t = finite(t, "steady.tol", err)?;
+        if !(1e-15..1.0).contains(&t) {
+            return Err(err("steady.tol", format!("value {t} must be in [1e-15, 1) (relative residual of the solve)")));
+        }
+        o.gmres.tol = t;
+    }
+    if let Some(r) = s.restart {
+        if !(2..=MAX_RESTART).contains(&r) {
+            return Err(err("steady.restart", format!("value {r} must be in 2..={MAX_RESTART} (vectors kept by GMRES)")));
+        }
+        o.gmres.restart = r as usize;
+    }
+    if let Some(m) = s.max_iterations {
+        o.gmres.max_iterations = count(m, 1, "steady.max_iterations", err)?;
+    }
+    Ok(o)
 }
 
 fn validate_solver(s: RawSolver, has_model: bool, err: MkErr) -> Result<SolverSpec, ConfigError> {

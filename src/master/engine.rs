@@ -74,7 +74,7 @@ impl Terms for Fixed {
 /// 𝓛 in the layout the state is carried in (one value per segment, so the
 /// size difference of the variants does not matter).
 #[allow(clippy::large_enum_variant)]
-pub(super) enum Rhs {
+pub(crate) enum Rhs {
     /// Matrix-free kernel on the banded Hermitian layout (half the memory traffic).
     Kernel(Kernel),
     /// Explicit superoperator on the full matrix.
@@ -82,7 +82,7 @@ pub(super) enum Rhs {
 }
 
 impl Rhs {
-    fn new(terms: &LindbladTerms, kind: LiouvillianKind) -> Result<(Rhs, String), MasterError> {
+    pub(crate) fn new(terms: &LindbladTerms, kind: LiouvillianKind) -> Result<(Rhs, String), MasterError> {
         let generator = Generator::new(terms);
         Ok(match kind {
             LiouvillianKind::Kernel => {
@@ -103,7 +103,7 @@ impl Rhs {
         }
     }
 
-    fn apply(&self, y: &[C64], dy: &mut [C64]) {
+    pub(crate) fn apply(&self, y: &[C64], dy: &mut [C64]) {
         match self {
             Rhs::Kernel(k) => k.apply_banded(y, dy),
             Rhs::Super(s) => s.apply(y, dy),
@@ -239,7 +239,7 @@ const GL5: [(f64, f64); 5] = [
 ];
 
 /// What the observables of one segment need, independent of the state.
-struct Probe {
+pub(crate) struct Probe {
     dims: [usize; 3],
     d: usize,
     layout: Layout,
@@ -248,8 +248,19 @@ struct Probe {
 }
 
 impl Probe {
+    /// The observables of `space` on states stored in `layout`.
+    pub(crate) fn new(sp: crate::space::FockSpace, layout: Layout) -> Self {
+        Probe {
+            dims: sp.dims,
+            d: sp.dim(),
+            ops: [sp.lower(0), sp.lower(1), sp.lower(2)],
+            numbers: [sp.number(0), sp.number(1), sp.number(2)],
+            layout,
+        }
+    }
+
     /// One row of observables at `state` with power operator `power_op` and work `work`.
-    fn push(&self, out: &mut Series, t: f64, state: &[C64], power_op: &Operator, work: f64, rho_b: &mut [C64]) {
+    pub(crate) fn push(&self, out: &mut Series, t: f64, state: &[C64], power_op: &Operator, work: f64, rho_b: &mut [C64]) {
         let at = |i: usize, k: usize| self.layout.get(state, i, k);
         observables::reduced_state_with(self.dims, 1, at, rho_b);
         out.push(
@@ -339,13 +350,7 @@ impl<'a, P: Terms> MasterEngine<'a, P> {
             LiouvillianKind::Kernel => Layout::banded_for(&Generator::new(&terms)),
             LiouvillianKind::SuperOperator => Layout::full(d),
         };
-        let probe = Probe {
-            dims: sp.dims,
-            d,
-            ops: [sp.lower(0), sp.lower(1), sp.lower(2)],
-            numbers: [sp.number(0), sp.number(1), sp.number(2)],
-            layout,
-        };
+        let probe = Probe::new(sp, layout);
         let y = probe.layout.from_full(rho0);
         let keep_all = opts.save_state == SaveState::All;
         Ok(MasterEngine {

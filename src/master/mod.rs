@@ -2,6 +2,7 @@
 //! superoperator) → adaptive RK → observables at every save time (docs/physics.md §7).
 
 mod engine;
+pub mod steady;
 
 pub use engine::{Fixed, MasterEngine, Terms};
 
@@ -155,6 +156,9 @@ pub enum MasterError {
     Integrate(#[from] IntegrateError),
     #[error("{0}")]
     Refused(String),
+    /// An iterative solve that did not reach its tolerance (exit code 1).
+    #[error("{0}")]
+    NotConverged(String),
 }
 
 /// Bytes a run will hold at its peak: integrator workspace + state + stored

@@ -132,8 +132,8 @@ pub struct Fired {
 const X: usize = 0;
 const Y: usize = 3;
 const S: usize = 6;
-const ONE: usize = 15;
-const U: usize = 16;
+pub const ONE: usize = 15;
+pub const U: usize = 16;
 /// Length of the moments state vector.
 pub const STATE: usize = 17;
 
@@ -199,6 +199,14 @@ impl Flow {
         };
         out.push(t, x, numbers, ds.re, battery, -2.0 * v[U].im);
     }
+}
+
+/// The observables of the moments vector `v` as one row of a [`Series`]
+/// (t = NaN), with the Gaussian battery metrics when `gaussian`.
+pub fn row_at(p: &MicroParams, v: &[C64; STATE], gaussian: bool) -> Series {
+    let mut one = Series::default();
+    Flow::push(gaussian, &mut one, p, f64::NAN, v);
+    one
 }
 
 impl LinearModel<STATE> for Flow {

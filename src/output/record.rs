@@ -200,6 +200,19 @@ impl Group {
         let (shape, v) = row_major(a.into());
         self.put(name, false, shape, Data::C64(v))
     }
+    /// A scalar dataset (shape `[]`; a sweep stacks it into `[n_points]`).
+    pub fn write_scalar_f64(&self, name: &str, v: f64) -> Result<(), OutputError> {
+        self.put(name, false, vec![], Data::F64(vec![v]))
+    }
+    pub fn write_scalar_c64(&self, name: &str, v: C64) -> Result<(), OutputError> {
+        self.put(name, false, vec![], Data::C64(vec![v]))
+    }
+    pub fn write_scalar_u8(&self, name: &str, v: u8) -> Result<(), OutputError> {
+        self.put(name, false, vec![], Data::U8(vec![v]))
+    }
+    pub fn write_scalar_i64(&self, name: &str, v: i64) -> Result<(), OutputError> {
+        self.put(name, false, vec![], Data::I64(vec![v]))
+    }
     pub fn attr_f64(&self, name: &str, v: f64) -> Result<(), OutputError> {
         self.put(name, true, vec![], Data::F64(vec![v]))
     }

@@ -25,12 +25,14 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 mod phase;
+mod steady;
 mod three_mode;
 mod two_mode;
 mod validate;
 
 use three_mode::{summarize_master, write_master, write_micro_params, write_series};
 pub use phase::phase;
+pub use steady::{compute_steady, precheck_steady, steady};
 use phase::{check_markers, summarize_phase, write_phase};
 use two_mode::{check_finite, summarize_reduced, write_map, write_params, write_reduced, write_reduced_series};
 pub use validate::{map_table, validate};

@@ -290,6 +290,52 @@ pub struct SweepReport {
 pub struct SweepOptions {
     pub shard: Option<Shard>,
     pub force: bool,
+    /// What every point computes.
+    pub job: Job,
+}
+
+/// The computation a sweep runs at every point: the command it stands for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Job {
+    /// `qbsim sweep`: a full `qbsim run`.
+    #[default]
+    Run,
+    /// `qbsim steady` with a `[sweep]`: the steady states.
+    Steady,
+}
+
+impl Job {
+    pub fn command(self) -> &'static str {
+        match self {
+            Job::Run => "qbsim sweep",
+            Job::Steady => "qbsim steady",
+        }
+    }
+
+    fn precheck(self, cfg: &Config) -> Result<(), RunError> {
+        match self {
+            Job::Run => run::precheck(cfg),
+            Job::Steady => run::precheck_steady(cfg),
+        }
+    }
+
+    fn compute(self, cfg: &Config, prov: &Provenance) -> Result<run::Computed, RunError> {
+        match self {
+            Job::Run => run::compute(cfg, prov),
+            Job::Steady => run::compute_steady(cfg, prov),
+        }
+    }
+
+    /// The fingerprint of a sweep of `cfg` running this job: journals and
+    /// shards of one job never pass for another's (a run sweep keeps the
+    /// plain config fingerprint).
+    fn hash(self, cfg: &Config) -> Result<u64, SweepError> {
+        let h = config_hash(cfg)?;
+        Ok(match self {
+            Job::Run => h,
+            other => journal::fnv1a(format!("{h:016x} {}", other.command()).as_bytes()),
+        })
+    }
 }
 
 /// Runs (or resumes) a sweep; writes the stacked file when every point of
@@ -309,12 +355,12 @@ pub fn run_sweep(cfg: &Config, out: &Path, opts: &SweepOptions, prov: &Provenanc
         None => out.to_path_buf(),
     };
     let journal_path = PathBuf::from(format!("{}.journal", out.display()));
-    let hash = config_hash(cfg)?;
+    let hash = opts.job.hash(cfg)?;
     let n = spec.n_points();
     let mine: Vec<usize> = (0..n).filter(|i| opts.shard.is_none_or(|s| i % s.count == s.index)).collect();
     let base = point_base(cfg)?;
     check_memory(cfg, spec, &base, &mine)?;
-    validate_points(cfg, spec, &base, &mine)?;
+    validate_points(cfg, spec, &base, &mine, opts.job)?;
     prov.check_target(cfg, &out).map_err(|e| SweepError::Invalid(e.to_string()))?;
     let jerr = |reason: String| SweepError::Journal { path: journal_path.clone(), reason };
     let lock = match journal::Lock::acquire(&journal_path) {
@@ -421,7 +467,7 @@ fn compute_and_stack(
         if prov.stop.load(Ordering::Relaxed) || failure.lock().map_or(true, |f| f.is_some()) {
             return;
         }
-        match compute_point(cfg, spec, base, i, &point_prov) {
+        match compute_point(cfg, spec, base, i, &point_prov, opts.job) {
             Ok(rec) => {
                 let appended = writer.lock().map_err(|_| "journal lock poisoned".to_string()).and_then(|mut w| {
                     w.append(i, hash, &rec).map_err(|e| e.to_string())
@@ -513,10 +559,10 @@ fn point_base(cfg: &Config) -> Result<String, SweepError> {
 /// Parsing is pure and independent per point, so it runs in parallel. It
 /// costs ~15 µs a point on one core: 0.1 s for the 8421 points of
 /// configs/sweeps/delta_gamma.toml, 1.5 s for 10^5 points.
-fn validate_points(cfg: &Config, spec: &SweepSpec, base: &str, mine: &[usize]) -> Result<(), SweepError> {
+fn validate_points(cfg: &Config, spec: &SweepSpec, base: &str, mine: &[usize], job: Job) -> Result<(), SweepError> {
     let bad = mine.par_iter().find_map_first(|&i| match config::parse_point(base, &cfg.file, &spec.overrides(i)) {
         Err(e) => Some((i, Err(e))),
-        Ok(pcfg) => run::precheck(&pcfg).err().map(|e| (i, Ok(e))),
+        Ok(pcfg) => job.precheck(&pcfg).err().map(|e| (i, Ok(e))),
     });
     match bad {
         None => Ok(()),
@@ -594,13 +640,13 @@ fn finished_output(out: &Path, hash: u64, shard: Option<Shard>, mine: &[usize], 
 
 /// One point as a full run in memory, without the per-run provenance (the
 /// sweep file has its own) and with its wall time.
-fn compute_point(cfg: &Config, spec: &SweepSpec, base: &str, i: usize, prov: &Provenance) -> Result<Record, SweepError> {
+fn compute_point(cfg: &Config, spec: &SweepSpec, base: &str, i: usize, prov: &Provenance, job: Job) -> Result<Record, SweepError> {
     let sets = spec.overrides(i);
     let params = sets.join(", ");
     let point_err = |e: RunError| SweepError::Point { index: i, params: params.clone(), source: Box::new(e) };
     let pcfg = config::parse_point(base, &cfg.file, &sets).map_err(|e| point_err(e.into()))?;
     let start = Instant::now();
-    let computed = run::compute(&pcfg, prov).map_err(point_err)?;
+    let computed = job.compute(&pcfg, prov).map_err(point_err)?;
     if computed.interrupted {
         return Err(SweepError::Interrupted);
     }

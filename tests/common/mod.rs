@@ -49,3 +49,8 @@ pub fn h5py_check(file: &Path, groups: &[&str]) {
 pub fn compare(a: &Path, b: &Path) -> Output {
     python("compare_h5.py", &[a, b], &["--ignore", "sweep/wall_time_s"])
 }
+
+/// Runs inline Python `code` in `cwd` (h5py and numpy available).
+pub fn python_code(cwd: &Path, code: &str) -> Output {
+    Command::new("python3").arg("-c").arg(code).current_dir(cwd).output().expect("python3 with h5py is needed (scripts/test.sh installs it)")
+}
