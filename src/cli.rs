@@ -39,7 +39,12 @@ Examples:
 const VALIDATE_EXAMPLES: &str = "\
 Examples:
   qbsim validate configs/validation/near_ep.toml
-  qbsim validate configs/validation/near_boundary.toml --ratios 10,100,1000 -o nb.h5";
+  qbsim validate configs/validation/near_boundary.toml --ratios 10,100,1000 -o nb.h5
+  qbsim validate configs/validation/map_fig3.toml          (a [sweep]: a validity map over (delta_r, alpha))
+  qbsim validate configs/validation/map_fig3.toml --shard 0/4   (then 1/4..3/4, and qbsim merge)
+
+[validate] ratios, target (relative error for r_needed, default 0.01), engines
+([\"moments\", \"master\"] by default; [\"moments\"] alone for maps: exact for this linear model).";
 
 const SWEEP_EXAMPLES: &str = "\
 Examples:
@@ -97,14 +102,22 @@ pub enum Command {
     #[command(after_help = PHASE_EXAMPLES)]
     Phase(Common),
     /// Is the reduced model valid here? Realize the reduced point at increasing
-    /// elimination ratios and compare master equation, exact moments and reduced model.
+    /// elimination ratios and compare master equation, exact moments and reduced model;
+    /// with a [sweep], at every point (a validity map; resumable, shardable).
     #[command(after_help = VALIDATE_EXAMPLES)]
     Validate {
         #[command(flatten)]
         common: Common,
-        /// Elimination ratios r = |M_cc|/max(|M_aa|,|M_bb|) (default 10,31.6,100,316,1000).
+        /// Elimination ratios r = |M_cc|/max(|M_aa|,|M_bb|) (default: validate.ratios,
+        /// else 10, 31.6, ..., 1e5); the same as --set 'validate.ratios=[R1, R2, ...]'.
         #[arg(long, value_delimiter = ',', value_name = "R1,R2,...")]
         ratios: Option<Vec<f64>>,
+        /// With a [sweep] (a validity map): run shard I of N, as `qbsim sweep --shard`.
+        #[arg(long, value_name = "I/N")]
+        shard: Option<String>,
+        /// With a [sweep]: recompute every point (discard the journal).
+        #[arg(long)]
+        force: bool,
     },
     /// Run the config's [sweep]: every point a full run, in parallel; resumable
     /// (finished points are journaled in OUT.journal); shardable for job arrays.

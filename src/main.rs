@@ -56,10 +56,26 @@ fn dispatch(cli: &Cli, prov: Provenance) -> Outcome {
             Ok(cfg) => report(run::phase(&cfg, &run::output_path(c.output.as_deref(), &cfg), &prov)),
             Err(e) => fail_with(2, e),
         },
-        Command::Validate { common: c, ratios } => match config_of(&c.config, &c.set) {
-            Ok(cfg) => report(run::validate(&cfg, &run::output_path(c.output.as_deref(), &cfg), &prov, ratios.as_deref())),
-            Err(e) => fail_with(2, e),
-        },
+        Command::Validate { common: c, ratios, shard, force } => {
+            // --ratios is `validate.ratios`: an override like any other, so that
+            // it is in the effective config (and in every point of a sweep).
+            let mut set = c.set.clone();
+            if let Some(r) = ratios {
+                set.push(format!("validate.ratios=[{}]", r.iter().map(|x| format!("{x:?}")).collect::<Vec<_>>().join(", ")));
+            }
+            let cfg = match config_of(&c.config, &set) {
+                Ok(cfg) => cfg,
+                Err(e) => return fail_with(2, e),
+            };
+            let out = run::output_path(c.output.as_deref(), &cfg);
+            if cfg.sweep.is_none() {
+                if shard.is_some() {
+                    return fail_with(2, "--shard needs a [sweep] section in the config");
+                }
+                return report(run::validate(&cfg, &out, &prov));
+            }
+            sweep_job(&cfg, &out, shard.as_deref(), *force, Job::Validate, &prov)
+        }
         Command::Steady { common: c, shard, force } => {
             let cfg = match config_of(&c.config, &c.set) {
                 Ok(cfg) => cfg,

@@ -39,6 +39,9 @@ pub struct ValidationSpec {
     pub method: Method,
     pub rtol: f64,
     pub atol: f64,
+    /// Run the master equation on each realization (else only the exact
+    /// moments, which are exact for this linear model, and the reduced model).
+    pub master: bool,
 }
 
 /// One realization's comparison; energies are E_B/E_r².
@@ -46,14 +49,16 @@ pub struct ValidationSpec {
 pub struct Realization {
     pub ratio: f64,
     pub params: crate::model::MicroParams,
+    /// Empty when the master equation was not run.
     pub e_master: Vec<f64>,
     pub e_moments: Vec<f64>,
     pub e_reduced: Vec<f64>,
-    /// max |E_B^master − E_B^moments| / E_r².
+    /// max |E_B^master − E_B^moments| / E_r² (NaN without the master equation).
     pub err_master_moments: f64,
     /// max |E_B^moments − E_B^reduced| / max E_B^moments.
     pub err_moments_reduced: f64,
     pub steps: usize,
+    /// Largest top-level population of the master run (NaN without it).
     pub top_level: f64,
 }
 
@@ -74,12 +79,46 @@ pub enum ValidateError {
 
 /// Least-squares slope of log y against log x.
 pub fn loglog_slope(x: &[f64], y: &[f64]) -> f64 {
+    loglog_fit(x, y).1
+}
+
+/// Least-squares line log y = c + s log x: (c, s).
+pub fn loglog_fit(x: &[f64], y: &[f64]) -> (f64, f64) {
     let (lx, ly): (Vec<f64>, Vec<f64>) = x.iter().zip(y).map(|(a, b)| (a.ln(), b.ln())).unzip();
     let n = lx.len() as f64;
     let (mx, my) = (lx.iter().sum::<f64>() / n, ly.iter().sum::<f64>() / n);
     let sxy: f64 = lx.iter().zip(&ly).map(|(a, b)| (a - mx) * (b - my)).sum();
     let sxx: f64 = lx.iter().map(|a| (a - mx).powi(2)).sum();
-    sxy / sxx
+    let s = sxy / sxx;
+    (my - s * mx, s)
+}
+
+/// The smallest elimination ratio at which the reduction error reaches
+/// `target`, from the table (`ratios` increasing, `errors` ≥ 0): inside the
+/// table, log–log interpolation between the two ratios where the error first
+/// falls to `target`; outside it, the least-squares log–log fit of the whole
+/// table extrapolated (below the smallest ratio if even that one is within
+/// target, beyond the largest if none is). +∞ if the error is above target
+/// at the largest ratio and the fit does not fall (slope ≥ 0).
+pub fn r_needed(ratios: &[f64], errors: &[f64], target: f64) -> f64 {
+    let pts: Vec<(f64, f64)> = ratios.iter().zip(errors).filter(|(r, e)| r.is_finite() && e.is_finite() && **e > 0.0).map(|(r, e)| (*r, *e)).collect();
+    if pts.len() < 2 {
+        return f64::NAN;
+    }
+    let (x, y): (Vec<f64>, Vec<f64>) = pts.iter().copied().unzip();
+    let (c, s) = loglog_fit(&x, &y);
+    let from_fit = || if s < 0.0 { ((target.ln() - c) / s).exp() } else { f64::INFINITY };
+    if pts[0].1 <= target {
+        return from_fit().min(pts[0].0);
+    }
+    for w in pts.windows(2) {
+        let ((r0, e0), (r1, e1)) = (w[0], w[1]);
+        if e1 <= target {
+            let f = (target.ln() - e0.ln()) / (e1.ln() - e0.ln());
+            return (r0.ln() + f * (r1.ln() - r0.ln())).exp();
+        }
+    }
+    from_fit().max(pts[pts.len() - 1].0)
 }
 
 pub fn validate(spec: &ValidationSpec, stop: &Arc<AtomicBool>, progress: &mut dyn FnMut(usize)) -> Result<Verdict, ValidateError> {
@@ -121,13 +160,17 @@ pub fn validate(spec: &ValidationSpec, stop: &Arc<AtomicBool>, progress: &mut dy
             .fold(0.0, f64::max);
         let drive = if amp > 0.0 { MAX_AMPLITUDE / amp } else { 1.0 };
         let p = crate::model::MicroParams { drive, ..unit };
-        let m = master::solve(&p, &zero, &spec.tau, &opts, stop, &mut |_| {})?;
+        let m = if spec.master { Some(master::solve(&p, &zero, &spec.tau, &opts, stop, &mut |_| {})?) } else { None };
         let mo = moments::solve(&p, &zero, &spec.tau);
         let s2 = drive * drive;
-        let e_master: Vec<f64> = m.series.energy_b.iter().map(|e| e / s2).collect();
+        let e_master: Vec<f64> = m.as_ref().map_or(Vec::new(), |m| m.series.energy_b.iter().map(|e| e / s2).collect());
         let e_moments: Vec<f64> = mo.energy_b.iter().map(|e| e / s2).collect();
-        let n = e_master.len();
-        let err_mm = e_master.iter().zip(&e_moments).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
+        let n = if m.is_some() { e_master.len() } else { e_moments.len() };
+        let err_mm = if m.is_some() {
+            e_master.iter().zip(&e_moments).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max)
+        } else {
+            f64::NAN
+        };
         let scale = e_moments.iter().fold(0.0f64, |a, &b| a.max(b));
         let err_mr = e_moments.iter().zip(&e_reduced).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max) / scale;
         runs.push(Realization {
@@ -138,11 +181,11 @@ pub fn validate(spec: &ValidationSpec, stop: &Arc<AtomicBool>, progress: &mut dy
             e_reduced: e_reduced[..n].to_vec(),
             err_master_moments: err_mm,
             err_moments_reduced: err_mr,
-            steps: m.stats.steps,
-            top_level: m.top_level.iter().flatten().fold(0.0, |a: f64, &b| a.max(b)),
+            steps: m.as_ref().map_or(0, |m| m.stats.steps),
+            top_level: m.as_ref().map_or(f64::NAN, |m| m.top_level.iter().flatten().fold(0.0, |a: f64, &b| a.max(b))),
         });
         progress(k + 1);
-        if m.interrupted {
+        if m.as_ref().is_some_and(|m| m.interrupted) || stop.load(std::sync::atomic::Ordering::Relaxed) {
             break;
         }
     }
@@ -165,6 +208,7 @@ mod tests {
             method: Method::Dopri5,
             rtol: 1e-8,
             atol: 1e-10,
+            master: true,
         }
     }
 
@@ -212,6 +256,38 @@ mod tests {
                 assert!(explanation.contains("not realizable") && explanation.contains("Nothing was run"));
             }
             v => panic!("{v:?}"),
+        }
+    }
+
+    /// r_needed: exact for a power law (interpolated inside the table,
+    /// extrapolated by the fit outside it), +∞ for an error that does not fall.
+    #[test]
+    fn r_needed_interpolates_the_table_and_extrapolates_the_fit() {
+        let r = [10.0, 100.0, 1000.0];
+        let e: Vec<f64> = r.iter().map(|x| 0.5 / x).collect();
+        for (target, want) in [(5e-3, 100.0), (1e-3, 500.0), (1e-5, 5e4), (0.1, 5.0)] {
+            let got = r_needed(&r, &e, target);
+            assert!((got / want - 1.0).abs() < 1e-12, "target {target}: {got} vs {want}");
+        }
+        assert_eq!(r_needed(&r, &[0.1, 0.1, 0.1], 0.01), f64::INFINITY);
+        // A bend: interpolation between the bracketing ratios, not the global fit.
+        let bent = [0.2, 0.05, 1e-4];
+        let got = r_needed(&r, &bent, 0.01);
+        let want = (100f64.ln() + (0.01f64.ln() - 0.05f64.ln()) / (1e-4f64.ln() - 0.05f64.ln()) * (1000f64.ln() - 100f64.ln())).exp();
+        assert!((got / want - 1.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn moments_only_validation_gives_the_same_reduction_error_as_with_the_master_equation() {
+        let mut s = spec(ReducedParams::symmetric(1.2, 1.2, 1.0, 1.0), &[10.0, 100.0]);
+        let stop = Arc::new(AtomicBool::new(false));
+        let Verdict::Validated { runs: with, .. } = validate(&s, &stop, &mut |_| {}).unwrap() else { panic!() };
+        s.master = false;
+        let Verdict::Validated { runs: without, slope } = validate(&s, &stop, &mut |_| {}).unwrap() else { panic!() };
+        assert!(slope < -0.8);
+        for (a, b) in with.iter().zip(&without) {
+            assert_eq!(a.err_moments_reduced, b.err_moments_reduced);
+            assert!(b.err_master_moments.is_nan() && b.e_master.is_empty() && b.top_level.is_nan());
         }
     }
 

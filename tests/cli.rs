@@ -163,7 +163,7 @@ fn validate_writes_the_convergence_table() {
     let out = qbsim(&["validate", cfg.to_str().unwrap(), "-o", "v.h5", "-q", "--ratios", "10,100", "--set", "time.n_save=31"], &d);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stdout).contains("slope"));
-    h5py_check(&d.join("v.h5"), &["/", "/validation", "/validation/traces", "+realizable"]);
+    h5py_check(&d.join("v.h5"), &["/", "/validation", "/validation/traces", "+master"]);
 }
 
 #[test]

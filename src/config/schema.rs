@@ -15,6 +15,8 @@
 //!   `{ fock = n }`, `{ thermal = nbar }`.
 //! - `[solver]` `engines`, `method = "dopri5" | "dop853"`, `rtol` (1e-8),
 //!   `atol` (1e-10), `liouvillian = "kernel" | "superoperator"`.
+//! - `[validate]` `ratios` (1e1..1e5), `target` (0.01), `engines`
+//!   (`["moments", "master"]`, or `["moments"]`): `qbsim validate`.
 //! - `[steady]` `tol` (1e-12), `restart` (40), `max_iterations` (5000): GMRES
 //!   of `qbsim steady`.
 //! - `[output]` `path`, `save_state = "none" | "final" | "all"`.
@@ -36,9 +38,10 @@ use std::path::PathBuf;
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-#[serde(expecting = "a TOML config with sections [reduced], [model], [initial], [solver], [time], [phase], [output], [sweep], [protocol], [steady]")]
+#[serde(expecting = "a TOML config with sections [reduced], [model], [initial], [solver], [time], [phase], [output], [sweep], [protocol], [steady], [validate]")]
 pub(super) struct RawConfig {
     steady: Option<RawSteady>,
+    validate: Option<RawValidate>,
     reduced: Option<RawReduced>,
     model: Option<RawModel>,
     initial: Option<RawInitial>,
@@ -142,6 +145,33 @@ struct RawInitial {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[serde(expecting = "a table [validate] (ratios, target, engines)")]
+struct RawValidate {
+    ratios: Option<Vec<f64>>,
+    target: Option<f64>,
+    engines: Option<Vec<String>>,
+}
+
+/// `[validate]`: what `qbsim validate` runs at every point.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ValidateOptions {
+    /// Elimination ratios r (at least two distinct ones).
+    pub ratios: Vec<f64>,
+    /// The relative reduction error whose r `r_needed` reports.
+    pub target: f64,
+    /// Run the master equation on every realization too (else the exact
+    /// moments alone stand in for it: they are exact for this linear model).
+    pub master: bool,
+}
+
+impl Default for ValidateOptions {
+    fn default() -> Self {
+        Self { ratios: crate::validate::DEFAULT_RATIOS.to_vec(), target: 0.01, master: true }
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
 #[serde(expecting = "a table [steady] (tol, restart, max_iterations)")]
 struct RawSteady {
     tol: Option<f64>,
@@ -162,9 +192,10 @@ struct RawSolver {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-#[serde(expecting = "a table [reduced] (gamma_a, gamma_b, delta_r or delta_ra and delta_rb, drive_r)")]
+#[serde(expecting = "a table [reduced] (gamma_a or alpha, gamma_b, delta_r or delta_ra and delta_rb, drive_r)")]
 struct RawReduced {
     gamma_a: Option<f64>,
+    alpha: Option<f64>,
     gamma_b: Option<f64>,
     delta_r: Option<f64>,
     delta_ra: Option<f64>,
@@ -264,6 +295,8 @@ pub struct Config {
     pub solver: SolverSpec,
     /// `[steady]`: the master equation's steady-state solve (`qbsim steady`).
     pub steady: SteadyOptions,
+    /// `[validate]`: the elimination ratios and engines of `qbsim validate`.
+    pub validate: ValidateOptions,
     pub save_state: SaveState,
     pub time: Option<TimeGrid>,
     pub phase: Option<PhaseSpec>,
@@ -428,8 +461,10 @@ pub(super) fn validate(raw: RawConfig, effective_text: String, err: MkErr) -> Re
         None => None,
     };
     let steady = validate_steady(raw.steady.unwrap_or_default(), err)?;
+    let validate = validate_validate(raw.validate.unwrap_or_default(), err)?;
     Ok(Config {
         steady,
+        validate,
         protocol,
         sweep,
         file: PathBuf::new(),
@@ -603,6 +638,61 @@ fn check_truncation(key: &str, what: &str, n: usize, lost: impl Fn(usize) -> f64
     ))
 }
 
+fn validate_validate(v: RawValidate, err: MkErr) -> Result<ValidateOptions, ConfigError> {
+    let mut o = ValidateOptions::default();
+    if let Some(r) = v.ratios {
+        if let Some((k, bad)) = r.iter().enumerate().find(|(_, r)| !(r.is_finite() && **r > 0.0)) {
+            return Err(err(&format!("validate.ratios[{k}]"), format!("value {bad}: an elimination ratio must be a finite number > 0")));
+        }
+        let mut distinct = r.clone();
+        distinct.sort_by(f64::total_cmp);
+        distinct.dedup();
+        if distinct.len() < 2 {
+            return Err(err(
+                "validate.ratios",
+                "give at least two distinct elimination ratios (the verdict fits how the reduction error falls with r, \
+                 which takes two or more points), e.g. [10, 100, 1000]"
+                    .into(),
+            ));
+        }
+        if r.len() > 1000 {
+            return Err(err("validate.ratios", format!("{} ratios: at most 1000", r.len())));
+        }
+        o.ratios = r;
+    }
+    if let Some(t) = v.target {
+        let t = finite(t, "validate.target", err)?;
+        if !(t > 0.0 && t < 1.0) {
+            return Err(err("validate.target", format!("value {t} must be in (0, 1) (a relative error)")));
+        }
+        o.target = t;
+    }
+    if let Some(list) = v.engines {
+        let mut moments = false;
+        let mut master = false;
+        for e in &list {
+            match e.as_str() {
+                "moments" => moments = true,
+                "master" => master = true,
+                other => {
+                    return Err(err(
+                        "validate.engines",
+                        format!("\"{other}\" is not one of \"moments\", \"master\" (the reduced model is always compared)"),
+                    ))
+                }
+            }
+        }
+        if !moments {
+            return Err(err(
+                "validate.engines",
+                "must contain \"moments\": the reduction error is measured against the exact moments".into(),
+            ));
+        }
+        o.master = master;
+    }
+    Ok(o)
+}
+
 /// Largest GMRES restart length: the basis holds this many state vectors.
 const MAX_RESTART: i64 = 500;
 
@@ -684,8 +774,16 @@ fn validate_solver(s: RawSolver, has_model: bool, err: MkErr) -> Result<SolverSp
 }
 
 fn validate_reduced(r: RawReduced, err: MkErr) -> Result<ReducedParams, ConfigError> {
-    let gamma_a = finite(required(r.gamma_a, "reduced.gamma_a", err)?, "reduced.gamma_a", err)?;
     let gamma_b = finite(required(r.gamma_b, "reduced.gamma_b", err)?, "reduced.gamma_b", err)?;
+    // γ_a directly, or through the asymmetry α = (γ_a − γ_b)/2 (the axis of Fig. 3).
+    let gamma_a = match (r.gamma_a, r.alpha) {
+        (Some(g), None) => finite(g, "reduced.gamma_a", err)?,
+        (None, Some(a)) => gamma_b + 2.0 * finite(a, "reduced.alpha", err)?,
+        (Some(_), Some(_)) => {
+            return Err(err("reduced.alpha", "give either gamma_a or alpha (= (gamma_a - gamma_b)/2), not both".into()))
+        }
+        (None, None) => return Err(err("reduced.gamma_a", "missing key: give gamma_a, or alpha = (gamma_a - gamma_b)/2".into())),
+    };
     let drive_r = finite(r.drive_r.unwrap_or(1.0), "reduced.drive_r", err)?;
     let (delta_ra, delta_rb) = match (r.delta_r, r.delta_ra, r.delta_rb) {
         (Some(d), None, None) => {

@@ -35,7 +35,7 @@ pub use phase::phase;
 pub use steady::{compute_steady, precheck_steady, steady};
 use phase::{check_markers, summarize_phase, write_phase};
 use two_mode::{check_finite, summarize_reduced, write_map, write_params, write_reduced, write_reduced_series};
-pub use validate::{map_table, validate};
+pub use validate::{compute_validate, map_table, precheck_validate, validate};
 
 /// Errors of a run, each already carrying its context.
 #[derive(Debug, thiserror::Error)]

@@ -302,6 +302,8 @@ pub enum Job {
     Run,
     /// `qbsim steady` with a `[sweep]`: the steady states.
     Steady,
+    /// `qbsim validate` with a `[sweep]`: a validity map.
+    Validate,
 }
 
 impl Job {
@@ -309,6 +311,7 @@ impl Job {
         match self {
             Job::Run => "qbsim sweep",
             Job::Steady => "qbsim steady",
+            Job::Validate => "qbsim validate",
         }
     }
 
@@ -316,6 +319,7 @@ impl Job {
         match self {
             Job::Run => run::precheck(cfg),
             Job::Steady => run::precheck_steady(cfg),
+            Job::Validate => run::precheck_validate(cfg),
         }
     }
 
@@ -323,6 +327,7 @@ impl Job {
         match self {
             Job::Run => run::compute(cfg, prov),
             Job::Steady => run::compute_steady(cfg, prov),
+            Job::Validate => run::compute_validate(cfg, prov),
         }
     }
 
