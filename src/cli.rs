@@ -27,6 +27,7 @@ Examples:
   qbsim run configs/master/bench.toml --set 'model.cutoffs=[8,8,4]'
   qbsim run --resume bench.interrupted.h5       (continue a run stopped by Ctrl-C/SIGTERM)
   qbsim run configs/protocols/sm2_reduced.toml --set protocol.event.0.above=500
+  qbsim run configs/trajectories/kerr.toml --shard 0/4   (trajectories: then 1/4..3/4, and qbsim merge)
 
 Rates are Lindblad rates; reduced-model times are tau = g t. Paths (-o, [output] path,
 [initial] from) are relative to the working directory. Output: docs/output.md.";
@@ -221,6 +222,10 @@ pub struct RunArgs {
     /// Override a config key, e.g. --set reduced.delta_r=0.4 (repeatable).
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub set: Vec<String>,
+    /// Engine "trajectories" only: run shard I of N of the trajectories (whole
+    /// chunks of 50), written to OUT.shard-I-of-N.h5; join them with qbsim merge.
+    #[arg(long, value_name = "I/N", conflicts_with = "resume")]
+    pub shard: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -13,6 +13,8 @@ pub enum Engine {
     Moments,
     /// The adiabatically eliminated two-mode model (`/reduced`).
     Reduced,
+    /// Quantum-jump trajectories of the master equation (`/trajectories`).
+    Trajectories,
 }
 
 /// Why an engine cannot treat a model: the config key that sets the term,
@@ -25,7 +27,7 @@ pub struct Refusal {
 
 impl Engine {
     /// Every engine, in the order runs compute them.
-    pub const ALL: [Engine; 3] = [Engine::Master, Engine::Moments, Engine::Reduced];
+    pub const ALL: [Engine; 4] = [Engine::Master, Engine::Moments, Engine::Reduced, Engine::Trajectories];
 
     /// The name in `solver.engines` and the output group.
     pub fn name(self) -> &'static str {
@@ -33,6 +35,7 @@ impl Engine {
             Engine::Master => "master",
             Engine::Moments => "moments",
             Engine::Reduced => "reduced",
+            Engine::Trajectories => "trajectories",
         }
     }
 
@@ -56,6 +59,7 @@ impl Engine {
             Engine::Master => "master equation",
             Engine::Moments => "exact moments",
             Engine::Reduced => "reduced model",
+            Engine::Trajectories => "quantum trajectories",
         }
     }
 
@@ -68,6 +72,10 @@ impl Engine {
                  jumps and dephasing, at any temperature, for any cutoff"
             }
             Engine::Reduced => "adiabatic elimination of c: the two-mode model (valid when |M_cc| dominates)",
+            Engine::Trajectories => {
+                "quantum-jump trajectories (vectors of size d, not d²): the master equation for every model term, \
+                 up to a statistical error that is reported"
+            }
         }
     }
 
@@ -77,7 +85,7 @@ impl Engine {
         let refuse = |t: ExtraTerm, why: &str| Err(Refusal { key: format!("model.{}", t.key()), reason: why.to_string() });
         for t in p.extra_terms() {
             match (self, t) {
-                (Engine::Master, _) => {}
+                (Engine::Master | Engine::Trajectories, _) => {}
                 // Exchange is quadratic; dephasing keeps the means and second
                 // moments closed (docs/physics.md §10; the battery metrics are
                 // then NaN, the state being non-Gaussian).

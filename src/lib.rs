@@ -34,5 +34,6 @@ pub mod plot;
 pub mod validate;
 pub mod sweep;
 pub mod text;
+pub mod trajectories;
 #[cfg(test)]
 mod testutil;

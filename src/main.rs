@@ -47,8 +47,27 @@ fn dispatch(cli: &Cli, prov: Provenance) -> Outcome {
         },
         Command::Plot { file, output, format, x, y } => Outcome::Code(plot_command(file, output, format, x, y)),
         Command::Run(RunArgs { resume: Some(file), output, .. }) => report(run::resume(file, output.as_deref(), &prov)),
-        Command::Run(RunArgs { config: Some(config), output, set, .. }) => match config_of(config, set) {
-            Ok(cfg) => report(run::run(&cfg, &run::output_path(output.as_deref(), &cfg), &prov)),
+        Command::Run(RunArgs { config: Some(config), output, set, shard, .. }) => match config_of(config, set) {
+            Ok(cfg) => {
+                let mut out = run::output_path(output.as_deref(), &cfg);
+                let mut prov = prov;
+                let shard = match shard.as_deref().map(Shard::parse).or_else(|| trajectory_shard_from_slurm(&cfg)).transpose() {
+                    Ok(s) => s,
+                    Err(e) => return fail_with(2, e),
+                };
+                if let Some(s) = shard {
+                    use qbsim::config::Engine;
+                    if cfg.solver.engines != [Engine::Trajectories] {
+                        return fail_with(2, "--shard splits the trajectories of a run: it needs solver.engines = [\"trajectories\"]");
+                    }
+                    if cfg.trajectories.seed.is_none() {
+                        return fail_with(2, "--shard needs trajectories.seed: shards of a randomly drawn seed could not be merged");
+                    }
+                    out = s.path(&out);
+                    prov.shard = Some(run::TrajShard { index: s.index, count: s.count });
+                }
+                report(run::run(&cfg, &out, &prov))
+            }
             Err(e) => fail_with(2, e),
         },
         Command::Run(RunArgs { config: None, resume: None, .. }) => fail_with(2, "give a config file or --resume FILE"),
@@ -117,6 +136,12 @@ fn dispatch(cli: &Cli, prov: Provenance) -> Outcome {
             Err(e) => fail_with(2, e),
         },
     }
+}
+
+/// Inside a Slurm job array, a trajectories-only run takes its shard from
+/// the array variables (as sweeps do).
+fn trajectory_shard_from_slurm(cfg: &qbsim::config::Config) -> Option<Result<Shard, String>> {
+    (cfg.solver.engines == [qbsim::config::Engine::Trajectories] && cfg.trajectories.seed.is_some()).then(Shard::from_slurm).flatten()
 }
 
 /// A `[sweep]` running `job` at every point (`qbsim sweep`, `qbsim steady`).

@@ -22,7 +22,7 @@ pub mod sweep;
 pub use crate::engines::Engine;
 pub use crate::master::{LiouvillianKind, SaveState};
 pub use crate::model::ModeState;
-pub use schema::{Config, PhaseSpec, SolverSpec, TimeGrid, ValidateOptions};
+pub use schema::{Config, PhaseSpec, SolverSpec, TimeGrid, TrajectorySpec, ValidateOptions};
 
 use std::fmt;
 use std::path::{Path, PathBuf};

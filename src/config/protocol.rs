@@ -129,7 +129,7 @@ impl ProtocolSpec {
 /// The real observables an engine records (what an event may watch).
 pub fn observables(engine: Engine) -> &'static [&'static str] {
     match engine {
-        Engine::Master | Engine::Moments => Series::observables(),
+        Engine::Master | Engine::Moments | Engine::Trajectories => Series::observables(),
         Engine::Reduced => Trajectory::observables(),
     }
 }

@@ -17,6 +17,7 @@
 //!   `atol` (1e-10), `liouvillian = "kernel" | "superoperator"`.
 //! - `[validate]` `ratios` (1e1..1e5), `target` (0.01), `engines`
 //!   (`["moments", "master"]`, or `["moments"]`): `qbsim validate`.
+//! - `[trajectories]` `n` (1000), `seed` (drawn and stored if absent).
 //! - `[steady]` `tol` (1e-12), `restart` (40), `max_iterations` (5000): GMRES
 //!   of `qbsim steady`.
 //! - `[output]` `path`, `save_state = "none" | "final" | "all"`.
@@ -38,8 +39,9 @@ use std::path::PathBuf;
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-#[serde(expecting = "a TOML config with sections [reduced], [model], [initial], [solver], [time], [phase], [output], [sweep], [protocol], [steady], [validate]")]
+#[serde(expecting = "a TOML config with sections [reduced], [model], [initial], [solver], [time], [phase], [output], [sweep], [protocol], [steady], [validate], [trajectories]")]
 pub(super) struct RawConfig {
+    trajectories: Option<RawTrajectories>,
     steady: Option<RawSteady>,
     validate: Option<RawValidate>,
     reduced: Option<RawReduced>,
@@ -142,6 +144,27 @@ struct RawInitial {
     b: Option<RawModeState>,
     c: Option<RawModeState>,
 }
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[serde(expecting = "a table [trajectories] (n, seed)")]
+struct RawTrajectories {
+    n: Option<i64>,
+    seed: Option<i64>,
+}
+
+/// `[trajectories]`: the quantum-jump engine's ensemble.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TrajectorySpec {
+    /// Number of trajectories.
+    pub n: usize,
+    /// The seed; `None`: drawn at random when the run starts (printed and stored).
+    pub seed: Option<u64>,
+}
+
+/// Largest number of trajectories of one run (counts are stored as u64;
+/// this bounds the per-chunk sums kept in memory and in shard files).
+pub const MAX_TRAJECTORIES: i64 = 1_000_000_000;
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -297,6 +320,8 @@ pub struct Config {
     pub steady: SteadyOptions,
     /// `[validate]`: the elimination ratios and engines of `qbsim validate`.
     pub validate: ValidateOptions,
+    /// `[trajectories]`: the ensemble of the `"trajectories"` engine.
+    pub trajectories: TrajectorySpec,
     pub save_state: SaveState,
     pub time: Option<TimeGrid>,
     pub phase: Option<PhaseSpec>,
@@ -462,7 +487,27 @@ pub(super) fn validate(raw: RawConfig, effective_text: String, err: MkErr) -> Re
     };
     let steady = validate_steady(raw.steady.unwrap_or_default(), err)?;
     let validate = validate_validate(raw.validate.unwrap_or_default(), err)?;
+    let trajectories = validate_trajectories(raw.trajectories.unwrap_or_default(), err)?;
+    if solver.engines.contains(&Engine::Trajectories) {
+        if protocol.is_some() {
+            return Err(err(
+                "solver.engines",
+                "engine \"trajectories\" does not run protocols yet (it unravels a constant Lindbladian); use \
+                 \"master\" for a [protocol], or remove it"
+                    .into(),
+            ));
+        }
+        if initial_from.is_some() {
+            return Err(err(
+                "initial.from",
+                "engine \"trajectories\" starts from pure product states (a thermal mode is sampled); a density \
+                 matrix read from a file has no such unravelling here: use \"master\""
+                    .into(),
+            ));
+        }
+    }
     Ok(Config {
+        trajectories,
         steady,
         validate,
         protocol,
@@ -636,6 +681,22 @@ fn check_truncation(key: &str, what: &str, n: usize, lost: impl Fn(usize) -> f64
             n - 1
         ),
     ))
+}
+
+fn validate_trajectories(t: RawTrajectories, err: MkErr) -> Result<TrajectorySpec, ConfigError> {
+    let n = match t.n {
+        None => 1000,
+        Some(n) if !(1..=MAX_TRAJECTORIES).contains(&n) => {
+            return Err(err("trajectories.n", format!("value {n} must be in 1..={MAX_TRAJECTORIES} (number of trajectories)")))
+        }
+        Some(n) => n as usize,
+    };
+    let seed = match t.seed {
+        Some(s) if s < 0 => return Err(err("trajectories.seed", format!("value {s} must be >= 0"))),
+        Some(s) => Some(s as u64),
+        None => None,
+    };
+    Ok(TrajectorySpec { n, seed })
 }
 
 fn validate_validate(v: RawValidate, err: MkErr) -> Result<ValidateOptions, ConfigError> {

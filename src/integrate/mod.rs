@@ -187,6 +187,11 @@ impl Method {
             m => m.tableau().name,
         }
     }
+
+    /// The method of a [`Method::name`].
+    pub fn from_name(name: &str) -> Option<Method> {
+        [Method::Dopri5, Method::Dop853, Method::Krylov, Method::Auto].into_iter().find(|m| m.name() == name)
+    }
 }
 
 /// An adaptive integrator: method plus settings.

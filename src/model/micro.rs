@@ -234,22 +234,22 @@ impl MicroParams {
         let z_b = b.clone().scale(self.p_b).add(&c.clone().scale(self.p_cb));
         let mut jumps = Vec::new();
         // A bath with occupation n: √(κ(1+n)) L and √(κ n) L† (docs/physics.md §1).
-        let mut bath = |rate: f64, n: f64, l: &Operator| {
+        let mut bath = |rate: f64, n: f64, l: &Operator, name: &str| {
             if rate * (1.0 + n) > 0.0 {
-                jumps.push(Jump { rate: rate * (1.0 + n), op: l.clone() });
+                jumps.push(Jump { rate: rate * (1.0 + n), op: l.clone(), name: name.to_string() });
             }
             if rate * n > 0.0 {
-                jumps.push(Jump { rate: rate * n, op: l.adjoint() });
+                jumps.push(Jump { rate: rate * n, op: l.adjoint(), name: format!("{name}^dag") });
             }
         };
-        bath(self.kappa[0], self.n_th[0], &a);
-        bath(self.kappa[1], self.n_th[1], &b);
-        bath(self.kappa[2], self.n_th[2], &c);
-        bath(self.gamma, self.n_th_shared[0], &z_a);
-        bath(self.gamma, self.n_th_shared[1], &z_b);
-        for m in 0..3 {
+        bath(self.kappa[0], self.n_th[0], &a, "a");
+        bath(self.kappa[1], self.n_th[1], &b, "b");
+        bath(self.kappa[2], self.n_th[2], &c, "c");
+        bath(self.gamma, self.n_th_shared[0], &z_a, "z_a");
+        bath(self.gamma, self.n_th_shared[1], &z_b, "z_b");
+        for (m, name) in ["n_a", "n_b", "n_c"].iter().enumerate() {
             if self.dephasing[m] > 0.0 {
-                jumps.push(Jump { rate: self.dephasing[m], op: sp.number(m) });
+                jumps.push(Jump { rate: self.dephasing[m], op: sp.number(m), name: name.to_string() });
             }
         }
         LindbladTerms { hamiltonian: h, jumps, drive_power: self.drive_power() }
@@ -297,6 +297,9 @@ impl crate::protocol::Params for MicroParams {
 pub struct Jump {
     pub rate: f64,
     pub op: Operator,
+    /// The jump's name in outputs: `a`, `a^dag` (thermal gain), `z_a`
+    /// (shared reservoir), `n_a` (dephasing), ….
+    pub name: String,
 }
 
 /// H and the jump operators: `dρ/dt = −i[H, ρ] + Σ rate·D[op]ρ`.

@@ -200,6 +200,17 @@ impl Group {
         let (shape, v) = row_major(a.into());
         self.put(name, false, shape, Data::C64(v))
     }
+    pub fn write_i64(&self, name: &str, data: &[i64]) -> Result<(), OutputError> {
+        self.put(name, false, vec![data.len()], Data::I64(data.to_vec()))
+    }
+    /// A row-major `[n0, n1]` int64 dataset.
+    pub fn write_i64_2d(&self, name: &str, n0: usize, n1: usize, data: &[i64]) -> Result<(), OutputError> {
+        self.put(name, false, vec![n0, n1], Data::I64(data.to_vec()))
+    }
+    /// A row-major `[n0, n1, n2]` float64 dataset.
+    pub fn write_f64_3d(&self, name: &str, n0: usize, n1: usize, n2: usize, data: &[f64]) -> Result<(), OutputError> {
+        self.put(name, false, vec![n0, n1, n2], Data::F64(data.to_vec()))
+    }
     /// A scalar dataset (shape `[]`; a sweep stacks it into `[n_points]`).
     pub fn write_scalar_f64(&self, name: &str, v: f64) -> Result<(), OutputError> {
         self.put(name, false, vec![], Data::F64(vec![v]))

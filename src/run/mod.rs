@@ -8,6 +8,7 @@
 use crate::config::{Config, ConfigError, Engine, PhaseSpec, TimeGrid};
 use crate::master::{self, MasterError, MasterOptions, MasterResult};
 use crate::model::map::{self, MapError, ReducedMap};
+use crate::integrate::Method;
 use crate::model::{MicroParams, ReducedParams};
 use crate::moments;
 use crate::validate::{ValidateError, ValidationSpec, Verdict};
@@ -19,6 +20,7 @@ use crate::resume::{self, Checkpoint, ResumeError};
 use crate::reduced::phase_diagram::PhaseDiagram;
 use crate::reduced::{self, Phase, ReducedModel, Trajectory};
 use num_complex::Complex64 as C64;
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
@@ -26,12 +28,14 @@ use std::sync::Arc;
 
 mod phase;
 mod steady;
+pub mod trajectories;
 mod three_mode;
 mod two_mode;
 mod validate;
 
 use three_mode::{summarize_master, write_master, write_micro_params, write_series};
 pub use phase::phase;
+pub use trajectories::TrajShard;
 pub use steady::{compute_steady, precheck_steady, steady};
 use phase::{check_markers, summarize_phase, write_phase};
 use two_mode::{check_finite, summarize_reduced, write_map, write_params, write_reduced, write_reduced_series};
@@ -100,6 +104,8 @@ pub struct Provenance {
     pub inputs: Vec<PathBuf>,
     /// Replace an existing output file even if it is not a qbsim result.
     pub overwrite: bool,
+    /// `qbsim run --shard I/N`: this run's share of the trajectories.
+    pub shard: Option<TrajShard>,
 }
 
 impl Provenance {
@@ -295,6 +301,13 @@ pub fn check(cfg: &Config, out: &Path, prov: &Provenance) -> (String, Option<Run
                     cfg.solver.atol
                 ),
                 Engine::Moments | Engine::Reduced => format!("{} ({})", e.name(), e.summary()),
+                Engine::Trajectories => format!(
+                    "trajectories ({} quantum-jump trajectories, seed {}, cutoffs {}, d = {}: vectors of d, not d²)",
+                    cfg.trajectories.n,
+                    cfg.trajectories.seed.map_or("drawn at the start".into(), |s| s.to_string()),
+                    cutoffs_text(p.cutoffs),
+                    p.space().dim()
+                ),
             });
         }
     }
@@ -422,7 +435,11 @@ fn plan(cfg: &Config) -> Result<Plan, RunError> {
         _ => None,
     };
     check_protocol(cfg)?;
-    check_memory(cfg, 0)?;
+    let mut extra = 0;
+    if let (Some(p), true) = (&cfg.model, engines.contains(&Engine::Trajectories)) {
+        extra = trajectories::memory_need(cfg, p, time.n_save);
+    }
+    check_memory(cfg, extra)?;
     Ok(Plan { time, master_opts, mapped })
 }
 
@@ -530,6 +547,9 @@ pub fn compute_from(cfg: &Config, prov: &Provenance, start: Option<&Checkpoint>)
         summarize_master(&mut text, p, &res);
         summarize_events(&mut text, Engine::Master, &res.events, res.stopped_by_event);
         interrupted |= res.interrupted;
+    }
+    if let (Some(p), true) = (&cfg.model, engines.contains(&Engine::Trajectories)) {
+        interrupted |= trajectories::run(cfg, p, &time, prov, &root, &mut text)?;
     }
     if let (Some(p), Some(proto), true) = (&cfg.model, &micro, engines.contains(&Engine::Moments)) {
         let (s, fired) = moments::solve_protocol(proto, &cfg.initial, t0_all, t_end, &time.times()).map_err(RunError::Protocol)?;

@@ -18,6 +18,12 @@ pub fn precheck_steady(cfg: &Config) -> Result<(), RunError> {
             cfg.file.display()
         )));
     }
+    if cfg.solver.engines.contains(&Engine::Trajectories) {
+        return Err(RunError::Invalid(format!(
+            "{}: engine \"trajectories\" has no steady-state solve (an ensemble samples rho(t)); use \"master\"",
+            cfg.file.display()
+        )));
+    }
     if cfg.initial_from.is_some() {
         return Err(RunError::Invalid(format!(
             "{}: `initial.from` has no meaning for a steady state (it does not depend on the initial state when it is \
@@ -73,6 +79,13 @@ pub fn compute_steady(cfg: &Config, prov: &Provenance) -> Result<Computed, RunEr
                     Engine::Master => master_result(p, cfg, prov)?,
                     Engine::Moments => steady::moments(p).map_err(RunError::Invalid)?,
                     Engine::Reduced => steady::reduced(p).map_err(RunError::Invalid)?,
+                    Engine::Trajectories => {
+                        return Err(RunError::Invalid(
+                            "engine \"trajectories\" has no steady-state solve: a trajectory ensemble samples ρ(t); \
+                             use \"master\" for the steady state"
+                                .into(),
+                        ))
+                    }
                 };
                 results.push((e, s));
             }

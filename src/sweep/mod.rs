@@ -808,6 +808,11 @@ pub fn merge(shards: &[PathBuf], out: &Path, prov: &Provenance) -> Result<String
     let policy = output::TargetPolicy { inputs: shards.to_vec(), overwrite: prov.overwrite };
     output::check_target(out, &policy).map_err(|e| SweepError::Invalid(e.to_string()))?;
     let recs = shards.iter().map(|p| output::read::read_file(p).map(|r| (p, r))).collect::<Result<Vec<_>, _>>()?;
+    // Shards of a trajectory run combine sums, not points.
+    if recs.first().is_some_and(|(_, r)| run::trajectories::is_trajectory_file(r)) {
+        let owned: Vec<(PathBuf, Record)> = recs.into_iter().map(|(p, r)| (p.clone(), r)).collect();
+        return run::trajectories::merge(&owned, out, prov).map_err(|e| SweepError::Invalid(e.to_string()));
+    }
     let attr_str = |r: &Record, name: &str| match r.items.get(&Key { group: "/sweep".into(), name: name.into(), attribute: true }) {
         Some(Item { data: Data::Str(v), .. }) => v.first().cloned(),
         _ => None,
