@@ -2,8 +2,15 @@
 //! `docs/output.md`; an absent group means "this figure does not apply", a
 //! present one with the wrong shape is reported as [`PlotError::Invalid`]
 //! (files can come from other versions or be edited by hand).
+//! One thing is computed rather than read: the phase boundary drawn over a
+//! validity map, from the reduced model of [`crate::reduced`] (the file holds
+//! the validation, not the spectrum).
 
 use crate::engines::Engine;
+use crate::model::ReducedParams;
+use crate::reduced::phase_diagram::{PhaseDiagram, PhaseGrid};
+use crate::reduced::Spectrum;
+use super::geometry::cell_edges;
 use super::PlotError;
 use crate::output::record::{Data, Item, Key, Record};
 use num_complex::Complex64 as C64;
@@ -192,6 +199,42 @@ pub struct SweepMap {
     pub z: Vec<f64>,
 }
 
+/// A validity map: a `/validation` scalar of a `qbsim validate` sweep over a
+/// 2-axis grid (by default `r_needed`), with what the figure overlays on it.
+/// Grids are row-major `[ny, nx]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ValidityMap {
+    pub x_key: String,
+    pub y_key: String,
+    pub x: Vec<f64>,
+    pub y: Vec<f64>,
+    /// The quantity: `r_needed`, or the `--y` name of another `/validation` scalar.
+    pub z_name: String,
+    /// Its values (`r_needed` may be +inf); NaN where the file has no point.
+    pub z: Vec<f64>,
+    /// Where `/validation/realizable` is 0 (nothing was run there).
+    pub unrealizable: Vec<bool>,
+    /// `/validation/target`, when the same at every point: the relative
+    /// reduction error `r_needed` refers to.
+    pub target: Option<f64>,
+    /// γ_b, when the same at every point.
+    pub gamma_b: Option<f64>,
+    /// Whether δ_ra = −δ_rb at every point (the paper's symmetric detuning).
+    pub symmetric: bool,
+    /// The reduced model's growth rate, whose zero contour is its phase boundary.
+    pub growth: Option<GrowthGrid>,
+    /// Exceptional points (x, y) within the map (the (δ_r, α) plane only).
+    pub eps: Vec<(f64, f64)>,
+}
+
+/// Re[−iλ₊] (units of g) on a grid, row-major `[y.len(), x.len()]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GrowthGrid {
+    pub x: Vec<f64>,
+    pub y: Vec<f64>,
+    pub z: Vec<f64>,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum FigureData {
     Traces(Traces),
@@ -202,6 +245,7 @@ pub enum FigureData {
     Validation(Validation),
     SweepLine(SweepLine),
     SweepMap(SweepMap),
+    ValidityMap(ValidityMap),
 }
 
 /// A figure and the suffix of its file name.
@@ -774,6 +818,60 @@ fn pick_scalar(v: &View, n: usize, y: Option<&str>) -> Result<(String, Vec<Scala
     Err(PlotError::Selection(format!("unknown --y `{wanted}`; this sweep has: {}", names.join(", "))))
 }
 
+/// A name as a file-name part: ASCII letters, digits, `_` and `-`, the rest `_`.
+fn safe(s: &str) -> String {
+    s.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' || c == '-' { c } else { '_' }).collect()
+}
+
+/// The rows of a 2-axis grid sweep placed on the grid: the axis values and,
+/// per row of the file, its cell (row-major `[ny, nx]`, x the axis `kx`).
+struct Placed {
+    x: Vec<f64>,
+    y: Vec<f64>,
+    /// The axis on y.
+    ky: usize,
+    /// (cell, row of the file).
+    cells: Vec<(usize, usize)>,
+}
+
+impl Placed {
+    /// Per-row values on the grid; cells without a row get `missing`.
+    fn spread<T: Copy>(&self, vals: &[T], missing: T) -> Vec<T> {
+        let mut z = vec![missing; self.x.len() * self.y.len()];
+        for &(cell, r) in &self.cells {
+            z[cell] = vals[r];
+        }
+        z
+    }
+}
+
+/// Places every row of a 2-axis grid sweep by its global index (a shard holds a subset).
+fn place(index: &[f64], shape: &[usize], params: &[Vec<f64>], kx: usize) -> Result<Placed, PlotError> {
+    let total: usize = shape.iter().product();
+    let ky = 1 - kx;
+    let (nx, ny) = (shape[kx], shape[ky]);
+    let mut xs = vec![f64::NAN; nx];
+    let mut ys = vec![f64::NAN; ny];
+    let mut cells = Vec::with_capacity(index.len());
+    for (r, &gi) in index.iter().enumerate() {
+        if gi < 0.0 || gi as usize >= total {
+            return Err(PlotError::Invalid(format!("/sweep/index[{r}] = {gi} is outside the {total} points of the sweep")));
+        }
+        let gi = gi as usize;
+        let multi = [gi / shape[1], gi % shape[1]];
+        let (ix, iy) = (multi[kx], multi[ky]);
+        xs[ix] = params[kx][r];
+        ys[iy] = params[ky][r];
+        cells.push((iy * nx + ix, r));
+    }
+    if xs.iter().chain(&ys).any(|a| !a.is_finite()) {
+        return Err(PlotError::Invalid(
+            "the sweep file lacks every point of some axis value (a shard?); merge the shards with `qbsim merge` first".into(),
+        ));
+    }
+    Ok(Placed { x: xs, y: ys, ky, cells })
+}
+
 fn sweep(v: &View, sel: &Selection) -> Result<Vec<Named>, PlotError> {
     let g = "/sweep";
     let axes = v.attr_strings(g, "axes").filter(|a| !a.is_empty()).ok_or_else(|| PlotError::Invalid("/sweep/@axes is missing".into()))?;
@@ -800,7 +898,6 @@ fn sweep(v: &View, sel: &Selection) -> Result<Vec<Named>, PlotError> {
         None => axes[0].clone(),
     };
     let (y_name, scalars) = pick_scalar(v, n, sel.y.as_deref())?;
-    let total: usize = shape.iter().product();
     let is_map = mode == "grid" && axes.len() == 2;
     if mode == "grid" && axes.len() > 2 {
         return Err(PlotError::Selection(format!(
@@ -809,7 +906,6 @@ fn sweep(v: &View, sel: &Selection) -> Result<Vec<Named>, PlotError> {
             axes.join(", ")
         )));
     }
-    let safe = |s: &str| s.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' || c == '-' { c } else { '_' }).collect::<String>();
     if !is_map {
         let kx = axes.iter().position(|a| *a == x_key).unwrap_or(0);
         let series = scalars
@@ -825,34 +921,12 @@ fn sweep(v: &View, sel: &Selection) -> Result<Vec<Named>, PlotError> {
     }
     // 2-axis grid: place every row by its global index (a shard holds a subset).
     let kx = axes.iter().position(|a| *a == x_key).unwrap_or(1);
-    let ky = 1 - kx;
-    let (nx, ny) = (shape[kx], shape[ky]);
-    let mut xs = vec![f64::NAN; nx];
-    let mut ys = vec![f64::NAN; ny];
-    let mut cells = Vec::with_capacity(n);
-    for (r, &gi) in index.iter().enumerate() {
-        if gi < 0.0 || gi as usize >= total {
-            return Err(PlotError::Invalid(format!("/sweep/index[{r}] = {gi} is outside the {total} points of the sweep")));
-        }
-        let gi = gi as usize;
-        let multi = [gi / shape[1], gi % shape[1]];
-        let (ix, iy) = (multi[kx], multi[ky]);
-        xs[ix] = params[kx][r];
-        ys[iy] = params[ky][r];
-        cells.push((iy * nx + ix, r));
-    }
-    if xs.iter().chain(&ys).any(|a| !a.is_finite()) {
-        return Err(PlotError::Invalid(
-            "the sweep file lacks every point of some axis value (a shard?); merge the shards with `qbsim merge` first".into(),
-        ));
-    }
+    let grid = place(&index, &shape, &params, kx)?;
+    let (xs, ys, ky) = (grid.x.clone(), grid.y.clone(), grid.ky);
     let multi_group = scalars.len() > 1;
     let mut out = Vec::new();
     for (group, vals) in scalars {
-        let mut z = vec![f64::NAN; nx * ny];
-        for &(cell, r) in &cells {
-            z[cell] = vals[r];
-        }
+        let z = grid.spread(&vals, f64::NAN);
         let name = if multi_group { format!("sweep_{}_{}", safe(&group), safe(&y_name)) } else { format!("sweep_{}", safe(&y_name)) };
         out.push(Named {
             name,
@@ -867,5 +941,112 @@ fn sweep(v: &View, sel: &Selection) -> Result<Vec<Named>, PlotError> {
             }),
         });
     }
+    // A validity map (`qbsim validate` over a 2-axis grid) has a figure of its own.
+    if v.dataset("/validation", "r_needed").is_some() {
+        out.push(validity(v, sel, &axes, &index, &shape, &params)?);
+    }
     Ok(out)
+}
+
+// ---------------------------------------------------------- validity maps
+
+/// Samples per axis of the grid the phase boundary of a validity map is
+/// computed on (the sweep's own grid is far too coarse for a smooth contour).
+pub const BOUNDARY_SAMPLES: usize = 301;
+
+/// The value of a per-point list when it is the same at every point.
+fn constant(v: &[f64]) -> Option<f64> {
+    let first = *v.first()?;
+    (first.is_finite() && v.iter().all(|x| (x - first).abs() <= 1e-9 * first.abs().max(1.0))).then_some(first)
+}
+
+/// `n` values evenly spaced over the cells of an axis (centres `c`), edge to edge.
+fn over_cells(c: &[f64], n: usize) -> Vec<f64> {
+    let e = cell_edges(c, false);
+    let (lo, hi) = e.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), &x| (l.min(x), h.max(x)));
+    crate::reduced::linspace(lo, hi, n)
+}
+
+/// The validity-map figure of a `qbsim validate` sweep over a 2-axis grid:
+/// `r_needed` (or the `/validation` scalar `--y` names) on the grid, δ_r on
+/// x (unless `--x` says otherwise; without a δ_r axis the first axis), the
+/// realizability of every point, and the reduced model's phase boundary
+/// Re[−iλ₊] = 0, computed here: in the (δ_r, α) plane of the paper's Fig. 3 at
+/// the file's γ_b on a fine grid with [`PhaseDiagram`] (which also places the
+/// exceptional points), otherwise at the reduced point of every grid point.
+fn validity(v: &View, sel: &Selection, axes: &[String], index: &[f64], shape: &[usize], params: &[Vec<f64>]) -> Result<Named, PlotError> {
+    let g = "/validation";
+    let n = index.len();
+    let short = |k: &str| k.rsplit('.').next().unwrap_or(k).to_string();
+    let kx = match &sel.x {
+        Some(x) => axes.iter().position(|a| a == x).unwrap_or(0),
+        None => axes.iter().position(|a| short(a) == "delta_r").unwrap_or(0),
+    };
+    let grid = place(index, shape, params, kx)?;
+    let per_point = |name: &str| -> Result<Option<Vec<f64>>, PlotError> {
+        match v.dataset(g, name) {
+            Some(_) => v.vec(g, name, Some(n)).map(Some),
+            None => Ok(None),
+        }
+    };
+    // --y picks another /validation scalar; anything else keeps r_needed.
+    let wanted = sel.y.as_deref().map(|y| y.trim_start_matches('/')).map(|y| y.strip_prefix("validation/").unwrap_or(y));
+    let other = wanted.filter(|w| *w != "r_needed").and_then(|w| sweep_scalars(v, n).into_iter().find(|(gr, nm, _)| gr == "validation" && nm == w));
+    let (z_name, vals) = match other {
+        Some((_, name, vals)) => (name, vals),
+        None => ("r_needed".to_string(), v.vec(g, "r_needed", Some(n))?),
+    };
+    let z = grid.spread(&vals, f64::NAN);
+    let unrealizable = match per_point("realizable")? {
+        Some(r) => grid.spread(&r.iter().map(|&x| x == 0.0).collect::<Vec<_>>(), false),
+        None => vec![false; z.len()],
+    };
+    let target = per_point("target")?.as_deref().and_then(constant);
+    let gamma_b = per_point("gamma_b")?.as_deref().and_then(constant);
+    let [ga, gb, dra, drb] = ["gamma_a", "gamma_b", "delta_ra", "delta_rb"].map(per_point);
+    let (ga, gb, dra, drb) = (ga?, gb?, dra?, drb?);
+    let symmetric = match (&dra, &drb) {
+        (Some(a), Some(b)) => a.iter().zip(b).all(|(a, b)| (a + b).abs() <= 1e-9 * a.abs().max(1.0)),
+        _ => false,
+    };
+    let (xk, yk) = (short(&axes[kx]), short(&axes[grid.ky]));
+    let plane = matches!((xk.as_str(), yk.as_str()), ("delta_r", "alpha") | ("alpha", "delta_r"));
+    let mut eps = Vec::new();
+    let growth = match gamma_b {
+        Some(gamma_b) if plane && symmetric => {
+            let (fx, fy) = (over_cells(&grid.x, BOUNDARY_SAMPLES), over_cells(&grid.y, BOUNDARY_SAMPLES));
+            let delta_x = xk == "delta_r";
+            let (delta_r, alpha) = if delta_x { (fx.clone(), fy.clone()) } else { (fy.clone(), fx.clone()) };
+            let pd = PhaseDiagram::compute(PhaseGrid { gamma_b, delta_r, alpha, e_max: None });
+            // growth_rate is [alpha, delta_r]: rows are y when δ_r is on x.
+            let z: Vec<f64> = if delta_x { pd.growth_rate.iter().copied().collect() } else { pd.growth_rate.t().iter().copied().collect() };
+            eps = pd.exceptional_points.iter().map(|&(d, a)| if delta_x { (d, a) } else { (a, d) }).collect();
+            Some(GrowthGrid { x: fx, y: fy, z })
+        }
+        _ => match (ga, gb, dra, drb) {
+            (Some(ga), Some(gb), Some(dra), Some(drb)) => {
+                let rates: Vec<f64> = (0..n)
+                    .map(|r| Spectrum::of(&ReducedParams { gamma_a: ga[r], gamma_b: gb[r], delta_ra: dra[r], delta_rb: drb[r], drive_r: 1.0 }).growth_rate())
+                    .collect();
+                Some(GrowthGrid { x: grid.x.clone(), y: grid.y.clone(), z: grid.spread(&rates, f64::NAN) })
+            }
+            _ => None,
+        },
+    };
+    let name = if z_name == "r_needed" { "validity_map".to_string() } else { format!("validity_map_{}", safe(&z_name)) };
+    let data = ValidityMap {
+        x_key: axes[kx].clone(),
+        y_key: axes[grid.ky].clone(),
+        x: grid.x,
+        y: grid.y,
+        z_name,
+        z,
+        unrealizable,
+        target,
+        gamma_b,
+        symmetric,
+        growth,
+        eps,
+    };
+    Ok(Named { name, data: FigureData::ValidityMap(data) })
 }

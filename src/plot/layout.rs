@@ -3,7 +3,7 @@
 //! the renderer only draws what it is given.
 
 use crate::engines::Engine;
-use super::data::{self, num, Eigen, FigureData, MarkerTraces, PhaseMap, ProtocolStep, SweepLine, SweepMap, TCrit, Traces, Validation};
+use super::data::{self, num, Eigen, FigureData, MarkerTraces, PhaseMap, ProtocolStep, SweepLine, SweepMap, TCrit, Traces, Validation, ValidityMap};
 use super::geometry::{cell_edges, hatch, merge_cells, zero_contour, Segment};
 use super::typeset::{self, escape};
 use plotters::style::RGBColor;
@@ -477,6 +477,7 @@ pub fn param_symbol(key: &str) -> Option<String> {
         "reduced.delta_r" | "validation.delta_r" if index.is_none() => "δ_r".into(),
         "reduced.delta_ra" if index.is_none() => "δ_{ra}".into(),
         "reduced.delta_rb" if index.is_none() => "δ_{rb}".into(),
+        "reduced.alpha" | "validation.alpha" if index.is_none() => "α".into(),
         "reduced.drive_r" if index.is_none() => "E_r".into(),
         "time.t_end" if index.is_none() => "t_{end}".into(),
         _ => return None,
@@ -491,7 +492,8 @@ pub fn param_label(key: &str) -> String {
     let base = key.split('[').next().unwrap_or(key);
     let unit = match base {
         "model.kappa" | "model.delta" | "model.gamma" | "model.drive" => " (config rate unit)",
-        "reduced.gamma_a" | "reduced.gamma_b" | "reduced.delta_r" | "reduced.delta_ra" | "reduced.delta_rb" | "reduced.drive_r" | "phase.gamma_b" => {
+        "reduced.gamma_a" | "reduced.gamma_b" | "reduced.delta_r" | "reduced.delta_ra" | "reduced.delta_rb" | "reduced.drive_r" | "reduced.alpha"
+        | "phase.gamma_b" => {
             " (units of g)"
         }
         "time.t_end" => " (config time unit)",
@@ -742,6 +744,7 @@ pub fn figure(d: &FigureData) -> Figure {
         FigureData::Validation(v) => validation(v),
         FigureData::SweepLine(s) => sweep_line(s),
         FigureData::SweepMap(s) => sweep_map(s),
+        FigureData::ValidityMap(v) => validity_map(v),
     }
 }
 
@@ -1193,8 +1196,30 @@ fn denorm(a: &Axis, u: f64) -> f64 {
     }
 }
 
+/// Diagonal hatching of the flagged cells of a row-major `[ey.len() − 1,
+/// ex.len() − 1]` mask (cell edges `ex`, `ey` on the axes `x`, `y`): one line
+/// family across the plot, so neighbouring cells hatch seamlessly.
+fn hatch_cells(mask: &[bool], (x, ex): (&Axis, &[f64]), (y, ey): (&Axis, &[f64])) -> Vec<Segment> {
+    let (nx, ny) = (ex.len().saturating_sub(1), ey.len().saturating_sub(1));
+    let mut segs = Vec::new();
+    if mask.len() != nx * ny {
+        return segs;
+    }
+    for r in merge_cells(mask, nx, ny) {
+        let (u0, u1) = (norm(x, ex[r.j0]), norm(x, ex[r.j1]));
+        let (v0, v1) = (norm(y, ey[r.i0]), norm(y, ey[r.i1]));
+        let (u0, u1, v0, v1) = (u0.min(u1), u0.max(u1), v0.min(v1), v0.max(v1));
+        for ((a, b), (c, d)) in hatch(u0, u1, v0, v1, HATCH_SPACING) {
+            segs.push(((denorm(x, a), denorm(y, b)), (denorm(x, c), denorm(y, d))));
+        }
+    }
+    segs
+}
+
+/// Spacing of hatch lines, as a fraction of the plot.
+const HATCH_SPACING: f64 = 0.022;
+
 fn phase(p: &PhaseMap) -> Figure {
-    let (nx, ny) = (p.delta_r.len(), p.alpha.len());
     let (ex, ey) = (cell_edges(&p.delta_r, false), cell_edges(&p.alpha, false));
     let span = |e: &[f64]| extent(e).unwrap_or((-1.0, 1.0));
     let x = Axis::new(format!("δ_r{G_UNIT}"), span(&ex), false);
@@ -1205,15 +1230,7 @@ fn phase(p: &PhaseMap) -> Figure {
     let mut strip = Vec::new();
     if let Some(real) = &p.realizable {
         let mask: Vec<bool> = real.iter().map(|&r| r == 0).collect();
-        let mut segs = Vec::new();
-        for r in merge_cells(&mask, nx, ny) {
-            let (u0, u1) = (norm(&x, ex[r.j0]), norm(&x, ex[r.j1]));
-            let (v0, v1) = (norm(&y, ey[r.i0]), norm(&y, ey[r.i1]));
-            let (u0, u1, v0, v1) = (u0.min(u1), u0.max(u1), v0.min(v1), v0.max(v1));
-            for ((a, b), (c, d)) in hatch(u0, u1, v0, v1, 0.022) {
-                segs.push(((denorm(&x, a), denorm(&y, b)), (denorm(&x, c), denorm(&y, d))));
-            }
-        }
+        let segs = hatch_cells(&mask, (&x, &ex), (&y, &ey));
         if !segs.is_empty() {
             let s = stroke(RGBColor(40, 40, 40), 1);
             shapes.push(Shape::Segments { segs, stroke: s, label: None });
@@ -1620,6 +1637,195 @@ fn sweep_map(s: &SweepMap) -> Figure {
     }
     if nonpos > 0 {
         f.notes.push(format!("{nonpos} points ≤ 0 on the log colour scale (grey)"));
+    }
+    f
+}
+
+// ------------------------------------------------------------- validity maps
+
+/// Validity maps: the cells where nothing was run (not realizable) are white,
+/// hatched in dark grey.
+pub const UNREALIZABLE_FILL: RGBColor = WHITE;
+pub const UNREALIZABLE_HATCH: Stroke = stroke(RGBColor(70, 70, 70), 1);
+pub const UNREALIZABLE_LEGEND: &str = "not realizable (γ_a γ_b < 1)";
+/// Validity maps: +∞ (the error never falls to the target), a colour outside
+/// the viridis scale.
+pub const INFINITE_FILL: RGBColor = RGBColor(222, 45, 190);
+/// The phase boundary: black on a white halo, visible on any colour.
+pub const BOUNDARY_STROKE: Stroke = stroke(BLACK, 3);
+const BOUNDARY_HALO: Stroke = stroke(WHITE, 7);
+pub const BOUNDARY_LEGEND: &str = "phase boundary Re[−iλ₊] = 0";
+/// The name written into the broken phase of a validity map.
+pub const BROKEN_LABEL: &str = "broken phase (Re[−iλ₊] > 0)";
+const BROKEN_FONT: u32 = 17;
+pub const EP_FILL: RGBColor = RGBColor(230, 0, 0);
+
+/// The label of a validity-map axis: δ_r and α as in the phase diagram.
+fn validity_axis_label(key: &str) -> String {
+    match key.rsplit('.').next().unwrap_or(key) {
+        "delta_r" => format!("δ_r{G_UNIT}"),
+        "alpha" => format!("α = (γ_a − γ_b)/2{G_UNIT}"),
+        _ => param_label(key),
+    }
+}
+
+/// Words for a `/validation` scalar of a validity map.
+pub fn validity_quantity(name: &str, target: Option<f64>) -> String {
+    match name {
+        "r_needed" => match target {
+            Some(t) => format!("log_{{10}} r_{{needed}} (error ≤ {} %)", num(t * 100.0)),
+            None => "log_{10} r_{needed}".into(),
+        },
+        "slope" => "log–log slope of the error vs r (expected −1)".into(),
+        "err_moments_reduced_final" => "reduction error at the largest r".into(),
+        "gamma_product" => "γ_a γ_b".into(),
+        other => quantity_label(other),
+    }
+}
+
+/// Where a label box of `(w, h)` (fractions of the plot) fits inside the
+/// region `z > 0` of a grid (row-major `[y.len(), x.len()]`) without touching
+/// its zero contour or the frame: the centre (data coordinates) of the
+/// candidate with the most room, `None` if there is none.
+pub fn region_label_spot(x: &Axis, y: &Axis, g: &data::GrowthGrid, contour: &[Segment], (w, h): (f64, f64)) -> Option<(f64, f64)> {
+    let (nx, ny) = (g.x.len(), g.y.len());
+    if nx < 2 || ny < 2 || g.z.len() != nx * ny {
+        return None;
+    }
+    let (hw, hh) = (w / 2.0, h / 2.0);
+    let pts: Vec<(f64, f64)> = contour.iter().flat_map(|&(a, b)| [a, b, ((a.0 + b.0) / 2.0, (a.1 + b.1) / 2.0)]).map(|p| (norm(x, p.0), norm(y, p.1))).collect();
+    let stride = (nx.max(ny) / 60).max(1);
+    let mut best: Option<(f64, (f64, f64))> = None;
+    for i in (0..ny).step_by(stride) {
+        for j in (0..nx).step_by(stride) {
+            if !(g.z[i * nx + j] > 0.0) {
+                continue;
+            }
+            let (u, v) = (norm(x, g.x[j]), norm(y, g.y[i]));
+            // Room in units of the half box: to the frame, and to the contour.
+            let frame = ((u.min(1.0 - u)) / hw).min(v.min(1.0 - v) / hh);
+            let room = pts.iter().map(|q| ((q.0 - u).abs() / hw).max((q.1 - v).abs() / hh)).fold(frame, f64::min);
+            // Every grid point under the box must be in the region too.
+            let inside = (0..ny).step_by(stride).all(|a| {
+                (0..nx).step_by(stride).all(|b| {
+                    let (p, q) = (norm(x, g.x[b]), norm(y, g.y[a]));
+                    (p - u).abs() > hw || (q - v).abs() > hh || g.z[a * nx + b] > 0.0
+                })
+            });
+            if room > 1.15 && inside && best.is_none_or(|b| room > b.0) {
+                best = Some((room, (g.x[j], g.y[i])));
+            }
+        }
+    }
+    best.map(|b| b.1)
+}
+
+/// A heat map of `r_needed` (in log10) or another `/validation` scalar over the
+/// grid of a validity sweep, with the unrealizable cells hatched, +∞ in a
+/// colour of its own, and the reduced model's phase boundary and exceptional
+/// points on top.
+fn validity_map(v: &ValidityMap) -> Figure {
+    let (nx, ny) = (v.x.len(), v.y.len());
+    let (xlog, ylog) = (is_log_spaced(&v.x), is_log_spaced(&v.y));
+    let (ex, ey) = (cell_edges(&v.x, xlog), cell_edges(&v.y, ylog));
+    let span = |e: &[f64]| extent(e).unwrap_or((0.0, 1.0));
+    let x = Axis::new(validity_axis_label(&v.x_key), span(&ex), xlog);
+    let y = Axis::new(validity_axis_label(&v.y_key), span(&ey), ylog);
+    let is_r = v.z_name == "r_needed";
+    // r_needed in decades (+∞ stays +∞); nothing is drawn for r ≤ 0.
+    let z: Vec<f64> = if is_r { v.z.iter().map(|&r| if r > 0.0 { r.log10() } else { f64::NAN }).collect() } else { v.z.clone() };
+    let drawn = |k: usize| !v.unrealizable.get(k).copied().unwrap_or(false);
+    let finite: Vec<f64> = z.iter().enumerate().filter(|&(k, c)| c.is_finite() && drawn(k)).map(|(_, &c)| c).collect();
+    let (zlo, zhi) = extent(&finite).unwrap_or((0.0, 1.0));
+    let zlog = !is_r && zlo > 0.0 && zhi / zlo > 1e3;
+    let (zlo, zhi) = if zhi > zlo {
+        (zlo, zhi)
+    } else if zlog {
+        (zlo / 2.0, zhi * 2.0)
+    } else {
+        (zlo - 0.5, zhi + 0.5)
+    };
+    let scale = ColorScale::Sequential { lo: zlo, hi: zhi, log: zlog };
+    let mut shapes = heat_cells(&v.x, &v.y, &z, &scale, xlog, ylog);
+    let mut strip = Vec::new();
+    let rects = |mask: &[bool], fill: RGBColor| -> Vec<Shape> {
+        merge_cells(mask, nx, ny)
+            .into_iter()
+            .map(|r| Shape::Rect { lo: (ex[r.j0], ey[r.i0]), hi: (ex[r.j1], ey[r.i1]), fill, opacity: 1.0, label: None })
+            .collect()
+    };
+    let infinite: Vec<bool> = (0..z.len()).map(|k| z[k] == f64::INFINITY && drawn(k)).collect();
+    if infinite.iter().any(|&b| b) {
+        shapes.extend(rects(&infinite, INFINITE_FILL));
+        let what = if is_r {
+            match v.target {
+                Some(t) => format!("r_{{needed}} = ∞: error above {} % at every r, not falling", num(t * 100.0)),
+                None => "r_{needed} = ∞: error above target at every r, not falling".into(),
+            }
+        } else {
+            format!("{} = +∞", validity_quantity(&v.z_name, v.target))
+        };
+        strip.push(LegendItem::Fill(INFINITE_FILL, 1.0, what));
+    }
+    if v.unrealizable.iter().any(|&b| b) {
+        shapes.extend(rects(&v.unrealizable, UNREALIZABLE_FILL));
+        let segs = hatch_cells(&v.unrealizable, (&x, &ex), (&y, &ey));
+        shapes.push(Shape::Segments { segs, stroke: UNREALIZABLE_HATCH, label: None });
+        strip.push(LegendItem::Hatch(UNREALIZABLE_HATCH, UNREALIZABLE_LEGEND.into()));
+    }
+    if let Some(g) = &v.growth {
+        let contour = zero_contour(&g.x, &g.y, &g.z);
+        if !contour.is_empty() {
+            // The broken side named, on a white box (it lies in the hatched,
+            // unrealizable region: no data is hidden), where it fits. The
+            // plot's size is that of this figure's map panel, estimated.
+            let (pw, ph) = (920.0, 650.0);
+            let (tw, th) = (typeset::width(BROKEN_LABEL, f64::from(BROKEN_FONT)) + 16.0, f64::from(BROKEN_FONT) * 1.6);
+            if let Some((cx, cy)) = region_label_spot(&x, &y, g, &contour, (tw / pw, th / ph)) {
+                let (u, v) = (norm(&x, cx), norm(&y, cy));
+                let (hw, hh) = (tw / pw / 2.0, th / ph / 2.0);
+                let lo = (denorm(&x, u - hw), denorm(&y, v - hh));
+                let hi = (denorm(&x, u + hw), denorm(&y, v + hh));
+                shapes.push(Shape::Rect { lo, hi, fill: WHITE, opacity: 1.0, label: None });
+                let at = (denorm(&x, u - hw + 8.0 / pw), denorm(&y, v + hh - 0.25 * f64::from(BROKEN_FONT) / ph));
+                shapes.push(Shape::Text { at, text: BROKEN_LABEL.into(), size: BROKEN_FONT, color: BLACK });
+            }
+            shapes.push(Shape::Segments { segs: contour.clone(), stroke: BOUNDARY_HALO, label: None });
+            shapes.push(Shape::Segments { segs: contour, stroke: BOUNDARY_STROKE, label: None });
+            strip.push(LegendItem::Line(BOUNDARY_STROKE, BOUNDARY_LEGEND.into()));
+        }
+    }
+    if !v.eps.is_empty() {
+        shapes.push(Shape::Points { pts: v.eps.clone(), marker: Marker::Diamond, size: 10, fill: EP_FILL, edge: BLACK, label: None });
+        strip.push(LegendItem::Point(Marker::Diamond, EP_FILL, BLACK, "exceptional points (δ_r = ±1, α = 0)".into()));
+    }
+    let mut map = panel(x, y, shapes, Legend::None);
+    map.grid = false;
+    let label = validity_quantity(&v.z_name, v.target);
+    let bar = colorbar(&label, scale, zlo, zhi);
+    let gb = v.gamma_b.map_or(String::new(), |g| format!(" (γ_b = {})", num(g)));
+    let mut title = vec![format!("Validity of the reduced model{gb}")];
+    let sym = |k: &str| param_symbol(k).unwrap_or_else(|| escape(k));
+    let detuning = if v.symmetric { "; δ_{ra} = −δ_{rb} = δ_r" } else { "" };
+    if is_r {
+        let err = v.target.map_or("the target".to_string(), |t| format!("{} %", num(t * 100.0)));
+        title.push(format!("r_{{needed}}: the smallest elimination ratio r = |M_{{cc}}| / max(|M_{{aa}}|, |M_{{bb}}|) with a reduction error ≤ {err} of max E_B{detuning}"));
+    } else {
+        title.push(format!("{}: {label}, over {} × {}{detuning}", escape(&format!("/validation/{}", v.z_name)), sym(&v.x_key), sym(&v.y_key)));
+    }
+    // Where the value is largest and smallest, in words.
+    let at = |k: usize| format!("{} = {}, {} = {}", sym(&v.x_key), num(v.x[k % nx]), sym(&v.y_key), num(v.y[k / nx]));
+    let cells: Vec<usize> = (0..v.z.len()).filter(|&k| v.z[k].is_finite() && drawn(k)).collect();
+    let hi = cells.iter().copied().max_by(|&a, &b| v.z[a].total_cmp(&v.z[b]));
+    let lo = cells.iter().copied().min_by(|&a, &b| v.z[a].total_cmp(&v.z[b]));
+    if let (Some(hi), Some(lo)) = (hi, lo) {
+        let name = if is_r { "r_{needed} =" } else { "value" };
+        title.push(format!("largest {name} {} at {}; smallest {} at {}", num(v.z[hi]), at(hi), num(v.z[lo]), at(lo)));
+    }
+    let mut f = figure_of(title, (1250, 920), vec![map, bar], vec![11, 2], strip);
+    let missing = (0..z.len()).filter(|&k| !z[k].is_finite() && z[k] != f64::INFINITY && drawn(k)).count();
+    if missing > 0 {
+        f.notes.push(format!("{missing} of {} grid points have no value (grey)", z.len()));
     }
     f
 }

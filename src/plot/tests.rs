@@ -136,6 +136,54 @@ fn sweep_record(shard_missing_last: bool) -> Record {
     r
 }
 
+/// A `qbsim validate` sweep over a 3 × 4 grid of (α, δ_r) at γ_b = 1.5, the
+/// axes in config order (α first, δ_r fastest), as `configs/validation/
+/// map_fig3.toml` writes it: the row α = −0.6 is not realizable (γ_a γ_b =
+/// 0.45: nothing run, NaN), and at (δ_r = 0.5, α = 0) the error never falls
+/// to the target (r_needed = +∞).
+fn validity_record() -> Record {
+    let mut r = Record::default();
+    let (gb, alpha, dr) = (1.5, [-0.6, 0.0, 0.6], [-1.5, -0.5, 0.5, 1.5]);
+    let mut rows: Vec<(f64, f64)> = Vec::new();
+    for &a in &alpha {
+        for &d in &dr {
+            rows.push((a, d));
+        }
+    }
+    let n = rows.len();
+    let real: Vec<bool> = rows.iter().map(|&(a, _)| (gb + 2.0 * a) * gb >= 1.0).collect();
+    let r_needed: Vec<f64> = rows
+        .iter()
+        .zip(&real)
+        .map(|(&(a, d), &ok)| match (ok, a == 0.0 && d == 0.5) {
+            (false, _) => f64::NAN,
+            (true, true) => f64::INFINITY,
+            _ => 30.0 + 20.0 * d.abs() - 10.0 * a,
+        })
+        .collect();
+    let slope: Vec<f64> = rows.iter().zip(&real).map(|(&(_, d), &ok)| if ok { -1.0 + 0.01 * d } else { f64::NAN }).collect();
+    let col = |f: &dyn Fn(f64, f64) -> f64| Data::F64(rows.iter().map(|&(a, d)| f(a, d)).collect());
+    put(&mut r, "/sweep", "axes", true, &[2], Data::Str(vec!["reduced.alpha".into(), "reduced.delta_r".into()]));
+    put(&mut r, "/sweep", "shape", true, &[2], Data::I64(vec![3, 4]));
+    put(&mut r, "/sweep", "mode", true, &[], Data::Str(vec!["grid".into()]));
+    put(&mut r, "/sweep", "index", false, &[n], Data::I64((0..n as i64).collect()));
+    put(&mut r, "/sweep/params", "reduced.alpha", false, &[n], col(&|a, _| a));
+    put(&mut r, "/sweep/params", "reduced.delta_r", false, &[n], col(&|_, d| d));
+    put(&mut r, "/validation", "r_needed", false, &[n], Data::F64(r_needed));
+    put(&mut r, "/validation", "realizable", false, &[n], Data::U8(real.iter().map(|&b| u8::from(b)).collect()));
+    put(&mut r, "/validation", "slope", false, &[n], Data::F64(slope));
+    put(&mut r, "/validation", "target", false, &[n], Data::F64(vec![0.01; n]));
+    put(&mut r, "/validation", "alpha", false, &[n], col(&|a, _| a));
+    put(&mut r, "/validation", "gamma_a", false, &[n], col(&|a, _| gb + 2.0 * a));
+    put(&mut r, "/validation", "gamma_b", false, &[n], col(&|_, _| gb));
+    put(&mut r, "/validation", "delta_ra", false, &[n], col(&|_, d| d));
+    put(&mut r, "/validation", "delta_rb", false, &[n], col(&|_, d| -d));
+    let ratio: Vec<f64> = (0..n).flat_map(|_| [10.0, 100.0, 1000.0]).collect();
+    put(&mut r, "/validation", "ratio", false, &[n, 3], Data::F64(ratio));
+    put(&mut r, "/validation", "err_moments_reduced", false, &[n, 3], Data::F64((0..n).flat_map(|_| [0.1, 0.01, 0.001]).collect()));
+    r
+}
+
 fn names(rec: &Record) -> Vec<String> {
     data::extract(rec, &Selection::default()).unwrap().into_iter().map(|n| n.name).collect()
 }
@@ -222,7 +270,7 @@ fn render(fig: &Figure) -> Vec<u8> {
 
 fn all_figures() -> Vec<(String, Figure)> {
     let mut out = Vec::new();
-    for rec in [phase_record(), trace_record(), protocol_record(), validation_record(true), validation_record(false), sweep_record(false)] {
+    for rec in [phase_record(), trace_record(), protocol_record(), validation_record(true), validation_record(false), sweep_record(false), validity_record()] {
         out.extend(figures_of(&rec, &PlotOptions::default()).unwrap());
     }
     // A 1-axis sweep: the first row of the grid as a zip sweep.
@@ -236,7 +284,7 @@ fn all_figures() -> Vec<(String, Figure)> {
 fn every_figure_kind_renders_a_non_blank_image_with_its_title() {
     let figs = all_figures();
     let kinds: Vec<&str> = figs.iter().map(|f| f.0.as_str()).collect();
-    for k in ["markers", "phase", "eigenvalues", "tcrit", "traces", "validation", "sweep_energy_b_final"] {
+    for k in ["markers", "phase", "eigenvalues", "tcrit", "traces", "validation", "sweep_energy_b_final", "validity_map"] {
         assert!(kinds.contains(&k), "{k} missing from {kinds:?}");
     }
     for (name, fig) in &figs {
@@ -880,4 +928,192 @@ fn protocol_and_empty_event_lists_survive_an_hdf5_file() {
     let fig = &figures_of(&back, &PlotOptions::default()).unwrap()[0].1;
     assert_eq!(verticals_of(&fig.panels[0], &layout::STEP_STROKE), [5.0, 10.0]);
     assert_eq!(strip_labels(fig).len(), 7);
+}
+
+// ------------------------------------------------------------- validity maps
+
+fn validity_of(rec: &Record, sel: &Selection) -> data::ValidityMap {
+    let out = data::extract(rec, sel).unwrap();
+    let hits: Vec<&data::Named> = out.iter().filter(|n| n.name.starts_with("validity_map")).collect();
+    assert_eq!(hits.len(), 1, "{:?}", out.iter().map(|n| &n.name).collect::<Vec<_>>());
+    let FigureData::ValidityMap(m) = &hits[0].data else { panic!("not a validity map") };
+    m.clone()
+}
+
+/// The rectangles of a panel filled with `color`, as (lo, hi).
+fn rects_of(p: &layout::Panel, color: plotters::style::RGBColor) -> Vec<((f64, f64), (f64, f64))> {
+    p.shapes
+        .iter()
+        .filter_map(|s| match s {
+            layout::Shape::Rect { lo, hi, fill, .. } if *fill == color => Some((*lo, *hi)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_validation_grid_reads_as_a_validity_map_in_the_plane_of_fig_3() {
+    let rec = validity_record();
+    // The generic sweep figure as before, and the validity map after it.
+    let all = names(&rec);
+    assert_eq!(all.len(), 2, "{all:?}");
+    assert_eq!(all[1], "validity_map");
+    let m = validity_of(&rec, &Selection::default());
+    // δ_r on x, α on y (as in Fig. 3), whatever the config order.
+    assert_eq!((m.x_key.as_str(), m.y_key.as_str()), ("reduced.delta_r", "reduced.alpha"));
+    assert_eq!((m.x.clone(), m.y.clone()), (vec![-1.5, -0.5, 0.5, 1.5], vec![-0.6, 0.0, 0.6]));
+    assert_eq!(m.z_name, "r_needed");
+    assert_eq!(m.z[4 + 2], f64::INFINITY, "(δ_r = 0.5, α = 0)");
+    assert!((m.z[8 + 1] - (30.0 + 10.0 - 6.0)).abs() < 1e-12, "(δ_r = −0.5, α = 0.6)");
+    assert_eq!(m.unrealizable, (0..12).map(|k| k < 4).collect::<Vec<_>>());
+    assert!(m.z[..4].iter().all(|z| z.is_nan()));
+    assert_eq!((m.target, m.gamma_b, m.symmetric), (Some(0.01), Some(1.5), true));
+    // The phase boundary on a fine grid over the cells (δ_r ∈ [−2, 2], α ∈ [−0.9, 0.9]).
+    let g = m.growth.as_ref().expect("a phase boundary");
+    assert_eq!((g.x.len(), g.y.len()), (data::BOUNDARY_SAMPLES, data::BOUNDARY_SAMPLES));
+    assert!((g.x[0] + 2.0).abs() < 1e-12 && (g.y[g.y.len() - 1] - 0.9).abs() < 1e-12);
+    assert_eq!(m.eps, vec![(-1.0, 0.0), (1.0, 0.0)]);
+    // The physics: at δ_r = 0 the boundary Re[−iλ₊] = 0 is where γ_a γ_b = 1,
+    // α = (1/γ_b − γ_b)/2 = −5/12; the broken phase (below) is not realizable.
+    let contour = super::geometry::zero_contour(&g.x, &g.y, &g.z);
+    let mid: Vec<f64> = contour.iter().filter(|s| s.0 .0.abs() < 0.02).map(|s| s.0 .1).collect();
+    assert!(!mid.is_empty() && mid.iter().all(|a| (a + 5.0 / 12.0).abs() < 0.01), "{mid:?}");
+    assert!(contour.iter().all(|s| s.0 .1 <= -5.0 / 12.0 + 0.01), "the boundary stays in the unrealizable region");
+}
+
+#[test]
+fn the_validity_map_figure_has_its_pieces() {
+    let figs = figures_of(&validity_record(), &PlotOptions::default()).unwrap();
+    let (_, fig) = figs.iter().find(|f| f.0 == "validity_map").expect("a validity map");
+    assert_eq!(typeset::plain(&fig.title[0]), "Validity of the reduced model (γ_b = 1.5)");
+    assert!(typeset::plain(&fig.title[1]).contains("reduction error ≤ 1 % of max E_B"), "{:?}", fig.title);
+    assert!(typeset::plain(&fig.title[2]).starts_with("largest r_needed = 60 at δ_r = 1.5, α = 0; smallest 34 at δ_r = −0.5, α = 0.6"), "{:?}", fig.title);
+    let (map, bar) = (&fig.panels[0], &fig.panels[1]);
+    assert!(typeset::plain(&map.x.label).starts_with("δ_r (units of g)"), "{}", map.x.label);
+    assert!(typeset::plain(&map.y.label).starts_with("α = (γ_a − γ_b)/2 (units of g)"), "{}", map.y.label);
+    // The colour bar: log10 r_needed of the finite cells, labelled with the target.
+    assert!(bar.y_right);
+    assert_eq!(typeset::plain(&bar.y.label), "log_10 r_needed (error ≤ 1 %)");
+    assert!((bar.y.lo - 34f64.log10()).abs() < 1e-12 && (bar.y.hi - 60f64.log10()).abs() < 1e-12, "{:?}", bar.y);
+    assert_eq!(
+        strip_labels(fig),
+        [
+            "r_{needed} = ∞: error above 1 % at every r, not falling",
+            layout::UNREALIZABLE_LEGEND,
+            layout::BOUNDARY_LEGEND,
+            "exceptional points (δ_r = ±1, α = 0)"
+        ]
+    );
+    assert!(matches!(&fig.strip[1], layout::LegendItem::Hatch(s, _) if *s == layout::UNREALIZABLE_HATCH));
+    // +∞: its own colour over exactly its cell (δ_r 0 … 1, α −0.3 … 0.3).
+    assert_eq!(rects_of(map, layout::INFINITE_FILL), [((0.0, -0.3), (1.0, 0.3))]);
+    // Not realizable: the row α = −0.6 blanked and hatched with diagonals, inside it.
+    let row = ((-2.0, -0.9), (2.0, -0.3));
+    let near = |a: (f64, f64), b: (f64, f64)| (a.0 - b.0).abs() < 1e-12 && (a.1 - b.1).abs() < 1e-12;
+    assert!(rects_of(map, layout::UNREALIZABLE_FILL).iter().any(|r| near(r.0, row.0) && near(r.1, row.1)), "{:?}", rects_of(map, layout::UNREALIZABLE_FILL));
+    let hatch: Vec<&super::geometry::Segment> = map
+        .shapes
+        .iter()
+        .filter_map(|s| match s {
+            layout::Shape::Segments { segs, stroke, .. } if *stroke == layout::UNREALIZABLE_HATCH => Some(segs),
+            _ => None,
+        })
+        .flatten()
+        .collect();
+    assert!(hatch.len() > 20, "{} hatch lines", hatch.len());
+    for &&((x0, y0), (x1, y1)) in &hatch {
+        assert!([y0, y1].iter().all(|y| (-0.9 - 1e-9..=-0.3 + 1e-9).contains(y)), "outside the row: {:?}", ((x0, y0), (x1, y1)));
+        assert!(x1 > x0 && y1 > y0, "a rising diagonal");
+    }
+    // The phase boundary (on a halo) and the exceptional points, drawn last.
+    let boundary = map.shapes.iter().position(|s| matches!(s, layout::Shape::Segments { stroke, .. } if *stroke == layout::BOUNDARY_STROKE)).unwrap();
+    let last_rect = map.shapes.iter().rposition(|s| matches!(s, layout::Shape::Rect { .. })).unwrap();
+    assert!(boundary > last_rect);
+    assert!(map.shapes.iter().any(|s| matches!(s, layout::Shape::Points { pts, marker: layout::Marker::Diamond, .. } if *pts == vec![(-1.0, 0.0), (1.0, 0.0)])));
+    // The broken phase is named inside it (below the boundary, in the hatched row).
+    let label = map.shapes.iter().find_map(|s| match s {
+        layout::Shape::Text { at, text, .. } if text == layout::BROKEN_LABEL => Some(*at),
+        _ => None,
+    });
+    let at = label.expect("the broken phase labelled");
+    assert!(at.1 < -5.0 / 12.0 && at.1 > -0.9, "{at:?}");
+    assert!(fig.notes.is_empty(), "{:?}", fig.notes);
+    // Drawn: the +∞ colour and the hatching in the bitmap, the legend in the SVG.
+    let buf = render(fig);
+    let c = layout::INFINITE_FILL;
+    let magenta = buf.chunks(3).filter(|p| p == &[c.0, c.1, c.2]).count();
+    assert!(magenta > 5000, "{magenta} pixels of the +∞ colour");
+    let s = svg(fig);
+    let h = layout::UNREALIZABLE_HATCH.color;
+    assert!(svg_polylines(&s, &format!("#{:02X}{:02X}{:02X}", h.0, h.1, h.2)).len() > 20, "hatch lines in the SVG");
+    let texts = svg_texts(&s);
+    for want in ["Validity of the reduced model (γ_b = 1.5)", "not realizable (γ_a γ_b < 1)", "phase boundary Re[−iλ₊] = 0", "log_10 r_needed (error ≤ 1 %)", "broken phase (Re[−iλ₊] > 0)"] {
+        assert!(texts.iter().any(|t| t == want), "{want:?} not in {texts:?}");
+    }
+}
+
+#[test]
+fn a_validity_map_of_another_scalar_or_axis_order() {
+    let rec = validity_record();
+    let sel = |x: Option<&str>, y: Option<&str>| Selection { x: x.map(Into::into), y: y.map(Into::into) };
+    // --y slope: that /validation scalar instead of r_needed, in a file of its own.
+    let out = data::extract(&rec, &sel(None, Some("slope"))).unwrap();
+    assert_eq!(out.iter().map(|n| n.name.as_str()).collect::<Vec<_>>(), ["sweep_slope", "validity_map_slope"]);
+    let figs = figures_of(&rec, &PlotOptions { y: Some("validation/slope".into()), ..Default::default() }).unwrap();
+    let (_, fig) = figs.iter().find(|f| f.0 == "validity_map_slope").unwrap();
+    assert_eq!(typeset::plain(&fig.panels[1].y.label), "log–log slope of the error vs r (expected −1)");
+    assert!(!layout::ticks(&fig.panels[1].y, 8).major.is_empty());
+    assert_eq!(validity_of(&rec, &sel(None, Some("r_needed"))).z_name, "r_needed");
+    // --x α: the map transposed, the boundary and the points with it.
+    let (m, t) = (validity_of(&rec, &Selection::default()), validity_of(&rec, &sel(Some("reduced.alpha"), None)));
+    assert_eq!((t.x_key.as_str(), t.x.clone()), ("reduced.alpha", m.y.clone()));
+    assert_eq!(t.z[2 * 3 + 1], m.z[4 + 2], "(δ_r = 0.5, α = 0)");
+    assert_eq!(t.eps, vec![(0.0, -1.0), (0.0, 1.0)]);
+    let (g, h) = (m.growth.unwrap(), t.growth.unwrap());
+    let n = g.x.len();
+    assert_eq!(h.z[7 * n + 100], g.z[100 * n + 7]);
+    // γ_b swept (not one plane of Fig. 3): the boundary from the grid's own
+    // reduced points, no exceptional points, no γ_b in the title.
+    let mut r = validity_record();
+    put(&mut r, "/validation", "gamma_b", false, &[12], Data::F64((0..12).map(|k| 1.0 + 0.1 * f64::from(k)).collect()));
+    let m = validity_of(&r, &Selection::default());
+    let g = m.growth.unwrap();
+    assert_eq!((g.x.len(), g.y.len(), m.gamma_b), (4, 3, None));
+    assert!(m.eps.is_empty());
+    let fig = layout::figure(&FigureData::ValidityMap(validity_of(&r, &Selection::default())));
+    assert_eq!(typeset::plain(&fig.title[0]), "Validity of the reduced model");
+}
+
+#[test]
+fn no_validity_map_without_a_two_axis_grid() {
+    // Zip mode over the same points.
+    let mut r = validity_record();
+    put(&mut r, "/sweep", "mode", true, &[], Data::Str(vec!["zip".into()]));
+    put(&mut r, "/sweep", "shape", true, &[1], Data::I64(vec![12]));
+    let figs = figures_of(&r, &PlotOptions { x: Some("reduced.delta_r".into()), ..Default::default() }).unwrap();
+    assert!(figs.iter().all(|f| !f.0.starts_with("validity_map")), "{:?}", figs.iter().map(|f| &f.0).collect::<Vec<_>>());
+    // One axis.
+    let mut r = validity_record();
+    r.items.retain(|k, _| !(k.group == "/sweep/params" && k.name == "reduced.alpha"));
+    put(&mut r, "/sweep", "axes", true, &[1], Data::Str(vec!["reduced.delta_r".into()]));
+    put(&mut r, "/sweep", "shape", true, &[1], Data::I64(vec![12]));
+    let figs = figures_of(&r, &PlotOptions::default()).unwrap();
+    assert_eq!(figs.len(), 1);
+    assert!(!figs[0].0.starts_with("validity_map"));
+}
+
+#[test]
+fn a_validity_map_survives_an_hdf5_file() {
+    // Written and read back by the crate's own writer and reader, +∞ and NaN included.
+    let dir = std::env::temp_dir().join(format!("qbsim-plot-validity-{}-{:?}", std::process::id(), std::thread::current().id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("map.h5");
+    let out = crate::output::OutputFile::create(&file).unwrap();
+    validity_record().write_to(&out).unwrap();
+    out.finish().unwrap();
+    let written = plot_file(&file, &PlotOptions { out_dir: Some(dir.clone()), ..Default::default() });
+    let _ = std::fs::remove_dir_all(&dir);
+    let written = written.unwrap();
+    let names: Vec<String> = written.iter().map(|p| p.file_name().unwrap().to_string_lossy().into_owned()).collect();
+    assert!(names.contains(&"map_validity_map.png".to_string()), "{names:?}");
 }
