@@ -136,6 +136,16 @@ pub trait StepWatch {
     fn step(&mut self, t: f64, t_new: f64, dense: &mut dyn DenseOutput) -> Option<f64>;
 }
 
+/// Gauss–Legendre nodes (on [−1, 1]) and weights, 5 points (exact to degree 9):
+/// integrals along a step's dense output (the work of the drive).
+pub const GL5: [(f64, f64); 5] = [
+    (0.0, 0.568_888_888_888_888_9),
+    (-0.538_469_310_105_683_1, 0.478_628_670_499_366_5),
+    (0.538_469_310_105_683_1, 0.478_628_670_499_366_5),
+    (-0.906_179_845_938_664, 0.236_926_885_056_189_1),
+    (0.906_179_845_938_664, 0.236_926_885_056_189_1),
+];
+
 /// Integration method.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]

@@ -21,7 +21,7 @@
 
 use super::{MasterError, MasterOptions, MasterResult, SaveState, LiouvillianKind};
 use crate::integrate::krylov::Krylov;
-use crate::integrate::{DenseOutput, Integrator, Method, OdeRhs, StepWatch};
+use crate::integrate::{DenseOutput, Integrator, Method, OdeRhs, StepWatch, GL5};
 use crate::liouvillian::kernel::{Kernel, Layout};
 use crate::liouvillian::superop::SuperOperator;
 use crate::liouvillian::{heisenberg, Generator, Liouvillian};
@@ -229,14 +229,6 @@ impl OdeRhs for SegmentRhs {
     }
 }
 
-/// Gauss–Legendre nodes (on [−1, 1]) and weights, 5 points (exact to degree 9).
-const GL5: [(f64, f64); 5] = [
-    (0.0, 0.568_888_888_888_888_9),
-    (-0.538_469_310_105_683_1, 0.478_628_670_499_366_5),
-    (0.538_469_310_105_683_1, 0.478_628_670_499_366_5),
-    (-0.906_179_845_938_664, 0.236_926_885_056_189_1),
-    (0.906_179_845_938_664, 0.236_926_885_056_189_1),
-];
 
 /// What the observables of one segment need, independent of the state.
 pub(crate) struct Probe {

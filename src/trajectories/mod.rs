@@ -16,7 +16,7 @@
 //! and keep each chunk's sums — merge to exactly the unsharded sums.
 
 use crate::integrate::krylov::Krylov;
-use crate::integrate::{DenseOutput, Integrator, Method, OdeRhs, StepWatch};
+use crate::integrate::{DenseOutput, Integrator, Method, OdeRhs, StepWatch, GL5};
 use crate::liouvillian::heisenberg;
 use crate::model::{LindbladTerms, ModeState};
 use crate::observables::series::Series;
@@ -415,14 +415,6 @@ struct JumpWatch<'a> {
     save_work: Vec<f64>,
 }
 
-/// Gauss–Legendre nodes and weights on [−1, 1], 5 points.
-const GL5: [(f64, f64); 5] = [
-    (0.0, 0.568_888_888_888_888_9),
-    (-0.538_469_310_105_683_1, 0.478_628_670_499_366_5),
-    (0.538_469_310_105_683_1, 0.478_628_670_499_366_5),
-    (-0.906_179_845_938_664, 0.236_926_885_056_189_1),
-    (0.906_179_845_938_664, 0.236_926_885_056_189_1),
-];
 
 impl JumpWatch<'_> {
     fn power(&self, y: &[C64]) -> f64 {
