@@ -97,6 +97,9 @@ import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench_peers import limit_threads  # noqa: E402  (one definition for both benchmarks; stdlib-only import)
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 VENV = os.path.join(REPO, ".venv")
 CONFIG = os.path.join(REPO, "configs", "master", "stiff.toml")
@@ -147,14 +150,6 @@ def parse_args():
     if not args.kappas or any(k <= 0 for k in args.kappas):
         ap.error("--kappas needs positive values")
     return args
-
-
-def limit_threads(n):
-    """Must run before numpy/jax are imported (also inherited by workers and a re-exec)."""
-    for var in ["OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS"]:
-        os.environ[var] = str(n)
-    os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen=false "
-                               f"intra_op_parallelism_threads={n}").strip()
 
 
 def have(mods):
