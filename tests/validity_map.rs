@@ -118,3 +118,21 @@ fn a_killed_map_resumes_without_recomputing_finished_points() {
     let c = compare(&d.join("once.h5"), &d.join("k.h5"));
     assert!(c.status.success(), "{}", String::from_utf8_lossy(&c.stdout));
 }
+
+#[test]
+fn a_map_runs_as_a_local_slurm_array() {
+    let d = scratch("vmap_slurm");
+    fs::write(d.join("m.toml"), MAP).unwrap();
+    let o = Command::new("bash")
+        .arg(common::repo().join("scripts/slurm/local-array.sh"))
+        .args(["3", "m.toml", "arr.h5"])
+        .env("QBSIM_SUBCOMMAND", "validate")
+        .env("QBSIM", env!("CARGO_BIN_EXE_qbsim"))
+        .current_dir(&d)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    assert!(qbsim(&["validate", "m.toml", "-o", "one.h5", "-q"], &d).status.success());
+    let c = compare(&d.join("one.h5"), &d.join("arr.h5"));
+    assert!(c.status.success(), "{}", String::from_utf8_lossy(&c.stdout));
+}

@@ -5,7 +5,8 @@
 # emulates `sbatch --array=0-$(((N-1)*STEP)):STEP` (N tasks, task IDs 0, STEP,
 # 2*STEP, ...; STEP defaults to 1). For people without a cluster, and used by
 # the test suite. JOB=trajectories runs scripts/slurm/trajectories.sbatch (the
-# shards of a trajectory run) instead of sweep.sbatch.
+# shards of a trajectory run) instead of sweep.sbatch; QBSIM_SUBCOMMAND=validate
+# or steady makes sweep.sbatch run that command's [sweep] (a validity map).
 set -euo pipefail
 usage="usage: local-array.sh N CONFIG OUT.h5 [STEP]"
 N=${1:?$usage}
